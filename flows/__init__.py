@@ -1,0 +1,1 @@
+"""Prefect flows: dashboards refresh, daily report, backfill."""

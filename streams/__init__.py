@@ -1,0 +1,1 @@
+"""Faust stream processing: validate, dead-letter, de-duplicate, follow up, write facts."""

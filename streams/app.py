@@ -1,0 +1,139 @@
+"""The Faust app: one agent over the four event topics, taking batches and handing them to
+the pure batch processor and the sink. All business rules live outside Faust."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from datetime import datetime, timezone
+
+import faust
+
+from touchpulse.core.touchpoints import load_registry
+from touchpulse.kafka.topics import Topics, bootstrap, client_config
+from touchpulse.settings import Settings
+from touchpulse.streams.batch import Message, process_batch
+from touchpulse.streams.drain import DrainTracker
+from touchpulse.streams.sink import BatchSink
+
+log = logging.getLogger("touchpulse.worker")
+
+
+def faust_credentials(settings: Settings):
+    """Map the Kafka security settings onto Faust's credential objects."""
+    proto = settings.kafka_security_protocol
+    if proto == "PLAINTEXT":
+        return None
+    ssl_context = None
+    if proto in ("SSL", "SASL_SSL"):
+        import ssl
+        ssl_context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
+    if proto == "SSL":
+        return faust.SSLCredentials(ssl_context)
+    mechanism = (settings.kafka_sasl_mechanism or "PLAIN").upper()
+    if mechanism.startswith("SCRAM"):
+        return faust.SASLCredentials(username=settings.kafka_sasl_username, password=settings.kafka_sasl_password,
+                                     mechanism=mechanism, ssl_context=ssl_context)
+    return faust.SASLCredentials(username=settings.kafka_sasl_username, password=settings.kafka_sasl_password,
+                                 ssl_context=ssl_context)
+
+
+def build_app(settings: Settings, drain: DrainTracker | None = None, progress=None) -> faust.App:
+    servers = bootstrap(settings)
+    topics = Topics(settings.topic_prefix)
+    app = faust.App(
+        settings.group,
+        broker=[f"kafka://{s.strip()}" for s in servers.split(",")],
+        broker_credentials=faust_credentials(settings),
+        value_serializer="raw",
+        key_serializer="raw",
+        web_enabled=False,
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=max(settings.batch_size, 1000),
+        broker_commit_interval=1.0,
+        producer_acks=-1,
+        stream_buffer_maxsize=max(settings.batch_size * 2, 4096),
+        datadir=str(settings.home / "faust"),
+    )
+    registry = load_registry(settings.touchpoints)
+    topic_types = topics.events
+    source = app.topic(*topic_types, key_type=bytes, value_type=bytes, partitions=settings.partitions,
+                       key_serializer="raw", value_serializer="raw", internal=False)
+    out_topics = {name: app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                                  value_serializer="raw", partitions=settings.partitions, internal=False)
+                  for name in (topics.dlq, topics.followups)}
+
+    async def publish(topic: str, key, value: bytes, headers) -> None:
+        await out_topics[topic].send(key=key, value=value, headers=headers)
+
+    async def flush() -> None:
+        await app.producer.flush()
+
+    sink = BatchSink(settings, publish, flush, topics.dlq, topics.followups)
+    totals = {"accepted": 0, "rejected": 0, "followups": 0}
+
+    @app.agent(source, name="touchpulse.ingest")
+    async def ingest(stream):
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_wait):
+            started = time.perf_counter()
+            messages = [_message(e.message) for e in events]
+            outcome = process_batch(messages, topic_types, registry, settings.followup_below)
+            await sink.handle(outcome)
+            totals["accepted"] += outcome.accepted_count
+            totals["rejected"] += len(outcome.dead_letters)
+            totals["followups"] += len(outcome.followups)
+            log.debug("batch of %d: %d accepted, %d dead letters, %d follow-ups in %.0f ms", len(messages),
+                      outcome.accepted_count, len(outcome.dead_letters), len(outcome.followups),
+                      1000 * (time.perf_counter() - started))
+            if progress is not None:
+                progress(len(messages))
+            if drain is not None:
+                drain.processed(messages)
+
+    if drain is not None:
+        @app.timer(0.2)
+        async def drained() -> None:
+            if drain.done() and not drain.stopping:
+                drain.stopping = True
+                await app.consumer.commit()
+                log.info("drained: %d events accepted, %d dead letters, %d follow-ups; committed offsets, "
+                         "stopping", totals["accepted"], totals["rejected"], totals["followups"])
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    @app.timer(60.0)
+    async def report() -> None:
+        log.info("worker running: %d accepted, %d dead letters, %d follow-ups so far",
+                 totals["accepted"], totals["rejected"], totals["followups"])
+
+    app.touchpulse_sink = sink  # closed by the runner
+    return app
+
+
+def _message(m) -> Message:
+    return Message(m.topic, m.partition, m.offset, m.key, m.value,
+                   datetime.fromtimestamp(m.timestamp, timezone.utc) if m.timestamp else datetime.now(timezone.utc))
+
+
+def kafka_end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
+    """The end offset of every event-topic partition now: what `--drain` must reach."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    topics = Topics(settings.topic_prefix)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap(settings), group_id=None,
+                             enable_auto_commit=False, **client_config(settings))
+    try:
+        tps = []
+        for name in topics.events:
+            parts = consumer.partitions_for_topic(name)
+            if not parts:
+                raise RuntimeError(f"topic {name} does not exist: run `touchpulse up` first")
+            tps += [TopicPartition(name, p) for p in parts]
+        return {(tp.topic, tp.partition): off for tp, off in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()

@@ -1,0 +1,91 @@
+"""The processing of one batch of Kafka messages, with no I/O: validate every message,
+route rejects to the dead-letter list, pick the survey answers that need a follow-up.
+
+Faust, the ClickHouse writer and the tests all drive this same function, so the rules
+are tested without a broker and the worker stays a thin adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from touchpulse.core.events import Event, Rejected, parse_event
+from touchpulse.core.followups import build_followup, needs_followup
+from touchpulse.core.touchpoints import Registry
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A consumed Kafka record, whatever client consumed it."""
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: datetime  # the record's Kafka timestamp, UTC
+
+    @property
+    def position(self) -> tuple[str, int, int]:
+        return (self.topic, self.partition, self.offset)
+
+
+@dataclass(slots=True)
+class Accepted:
+    event: Event
+    message: Message
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    message: Message
+    type: str
+    reason: str
+    field: str
+
+
+@dataclass(slots=True)
+class Followup:
+    body: dict[str, Any]
+    message: Message
+
+    @property
+    def event_id(self) -> str:
+        return self.body["event_id"]
+
+
+@dataclass
+class BatchOutcome:
+    accepted: dict[str, list[Accepted]] = field(default_factory=lambda: {t: [] for t in
+                                                                         ("call", "purchase", "review", "survey")})
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    followups: list[Followup] = field(default_factory=list)
+
+    @property
+    def accepted_count(self) -> int:
+        return sum(len(v) for v in self.accepted.values())
+
+
+def process_batch(messages: Iterable[Message], topic_types: dict[str, str], registry: Registry,
+                  followup_below: int, now: datetime | None = None) -> BatchOutcome:
+    """`topic_types` maps each event topic to the type it carries."""
+    out = BatchOutcome()
+    now = now or datetime.now(timezone.utc)
+    for msg in messages:
+        expected = topic_types.get(msg.topic, "")
+        try:
+            if msg.value is None:
+                raise Rejected(None, "message has no value (tombstone)")
+            event = parse_event(msg.value, expected or None)
+        except Rejected as exc:
+            out.dead_letters.append(DeadLetter(msg, expected, exc.reason, exc.field or ""))
+            continue
+        except Exception as exc:  # never let one message stop the worker
+            out.dead_letters.append(DeadLetter(msg, expected, f"unexpected validation error: {exc!r}", ""))
+            continue
+        out.accepted[event.type].append(Accepted(event, msg))
+        if needs_followup(event, followup_below):
+            due_hours = registry.targets(event.values["touchpoint"]).followup_hours
+            out.followups.append(Followup(build_followup(event, due_hours, now), msg))
+    return out

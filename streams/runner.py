@@ -1,0 +1,41 @@
+"""Run the Faust worker in this process, forever or in drain (batch) mode."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+
+from touchpulse.settings import Settings
+from touchpulse.streams.app import build_app, kafka_end_offsets
+from touchpulse.streams.drain import DrainTracker
+
+log = logging.getLogger("touchpulse.worker")
+
+
+def run_worker(settings: Settings, drain: bool = False, progress=None) -> int:
+    """Returns the process exit code."""
+    tracker = None
+    if drain:
+        ends = kafka_end_offsets(settings)
+        tracker = DrainTracker(ends)
+        total = sum(ends.values())
+        if tracker.done():
+            log.info("drain: the event topics are empty, nothing to do")
+            return 0
+        log.info("drain: processing the %d messages now on %d partitions, then stopping", total, len(ends))
+    app = build_app(settings, tracker, progress)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
+                          override_logging=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    else:  # pragma: no cover - execute_from_commandline always exits
+        code = 0
+    finally:
+        app.touchpulse_sink.close()
+    if tracker is not None and not tracker.done():
+        log.error("drain stopped before reaching the end offsets of %s", sorted(tracker.remaining))
+        return code or 1
+    return code

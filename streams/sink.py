@@ -1,0 +1,152 @@
+"""What the worker does with one processed batch, in the order that makes replays harmless:
+
+1. drop follow-ups already raised for the same event_id at another Kafka position
+   (a duplicate survey never yields a second follow-up);
+2. publish dead letters and follow-ups and wait for the broker's acks;
+3. write facts, dead letters and follow-ups to ClickHouse, retrying with backoff while it
+   is unavailable (the agent does not take the next batch meanwhile: backpressure);
+4. return, and only then Faust acknowledges the batch's offsets.
+
+A crash anywhere re-delivers the batch: facts collapse on their Kafka position, and a
+re-sent follow-up carries the same id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Awaitable, Callable
+
+import orjson
+
+from touchpulse.clickhouse.client import connect
+from touchpulse.clickhouse.writer import FactWriter
+from touchpulse.settings import Settings
+from touchpulse.streams.batch import BatchOutcome, DeadLetter, Followup
+
+log = logging.getLogger("touchpulse.worker")
+
+Publish = Callable[[str, bytes | None, bytes, list[tuple[str, bytes]]], Awaitable[None]]
+
+
+class ClickHouseSink:
+    """Owns the ClickHouse client on one dedicated thread (clients are not thread-safe)."""
+
+    def __init__(self, settings: Settings, max_backoff: float = 30.0):
+        self.settings = settings
+        self.max_backoff = max_backoff
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
+        self._local = threading.local()
+
+    def _writer(self) -> FactWriter:
+        if getattr(self._local, "writer", None) is None:
+            self._local.writer = FactWriter(connect(self.settings), self.settings.database)
+        return self._local.writer
+
+    def _drop_writer(self) -> None:
+        self._local.writer = None
+
+    async def call(self, what: str, fn: Callable[[FactWriter], object]):
+        """Run fn(writer) on the ClickHouse thread, retrying with backoff until it succeeds."""
+        loop = asyncio.get_running_loop()
+        delay, attempt = 0.5, 0
+
+        def run():
+            try:
+                return fn(self._writer())
+            except Exception:
+                self._drop_writer()  # reconnect next time
+                raise
+
+        while True:
+            try:
+                result = await loop.run_in_executor(self._executor, run)
+                if attempt:
+                    log.warning("ClickHouse is back: %s succeeded after %d failed attempts", what, attempt)
+                return result
+            except Exception as exc:
+                attempt += 1
+                log.warning("ClickHouse unavailable while trying to %s (attempt %d): %s; "
+                            "holding this batch and pausing consumption, retrying in %.1f s",
+                            what, attempt, _first_line(exc), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+class FollowupLedger:
+    """Remembers which Kafka position raised each follow-up (recent ones in memory, all in ClickHouse)."""
+
+    def __init__(self, sink: ClickHouseSink, capacity: int = 1_000_000):
+        self.sink = sink
+        self.capacity = capacity
+        self._recent: OrderedDict[str, tuple[str, int, int]] = OrderedDict()
+
+    async def keep_new(self, followups: list[Followup]) -> list[Followup]:
+        if not followups:
+            return []
+        unknown = [f.event_id for f in followups if f.event_id not in self._recent]
+        stored = await self.sink.call("look up earlier follow-ups", lambda w: w.followed_up(unknown)) if unknown else {}
+        kept = []
+        for f in followups:
+            position = f.message.position
+            first = self._recent.get(f.event_id)
+            if first is None:
+                earlier = stored.get(f.event_id, set()) - {position}
+                first = min(earlier) if earlier else position
+                self._remember(f.event_id, first)
+            if first == position:
+                kept.append(f)
+        return kept
+
+    def _remember(self, event_id: str, position: tuple[str, int, int]) -> None:
+        self._recent[event_id] = position
+        if len(self._recent) > self.capacity:
+            self._recent.popitem(last=False)
+
+
+class BatchSink:
+    def __init__(self, settings: Settings, publish: Publish, flush: Callable[[], Awaitable[None]],
+                 dlq_topic: str, followups_topic: str):
+        self.sink = ClickHouseSink(settings)
+        self.ledger = FollowupLedger(self.sink)
+        self.publish = publish
+        self.flush = flush
+        self.dlq_topic = dlq_topic
+        self.followups_topic = followups_topic
+
+    async def handle(self, outcome: BatchOutcome) -> None:
+        outcome.followups = await self.ledger.keep_new(outcome.followups)
+        for d in outcome.dead_letters:
+            await self.publish(self.dlq_topic, d.message.key, d.message.value or b"", dead_letter_headers(d))
+        for f in outcome.followups:
+            await self.publish(self.followups_topic, f.body["followup_id"].encode(), orjson.dumps(f.body), [])
+        if outcome.dead_letters or outcome.followups:
+            await self.flush()
+        await self.sink.call("write a batch", lambda w: w.write(outcome))
+
+    def close(self) -> None:
+        self.sink.close()
+
+
+def dead_letter_headers(d: DeadLetter) -> list[tuple[str, bytes]]:
+    """The value stays the original bytes; why and where it came from travel in headers."""
+    m = d.message
+    return [
+        ("touchpulse.reason", d.reason.encode()),
+        ("touchpulse.field", d.field.encode()),
+        ("touchpulse.source_topic", m.topic.encode()),
+        ("touchpulse.source_partition", str(m.partition).encode()),
+        ("touchpulse.source_offset", str(m.offset).encode()),
+        ("touchpulse.source_timestamp", m.timestamp.isoformat().encode()),
+    ]
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__

@@ -1,0 +1,81 @@
+"""The ClickHouse sink: one columnar insert per table per batch.
+
+Rows carry their Kafka position and land in ReplacingMergeTree tables keyed by it, and the
+views reduce to winning versions, so writing the same batch twice changes no number.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterable
+
+from touchpulse.clickhouse.schema import FACT_TABLES, q
+from touchpulse.core.events import COMMON_COLUMNS, TYPE_COLUMNS
+from touchpulse.core.timestamps import parse_timestamp
+
+log = logging.getLogger(__name__)
+
+POSITION_COLUMNS = ("src_topic", "src_partition", "src_offset", "src_timestamp")
+FOLLOWUP_COLUMNS = ("followup_id", "event_id", "response_id", "customer_id", "touchpoint", "brand", "kind",
+                    "score", "comment", "occurred_at", "due_at", "created_at")
+DEAD_LETTER_COLUMNS = ("type", "reason", "field", "message_key", "raw")
+
+
+class FactWriter:
+    def __init__(self, client, database: str):
+        self.client = client
+        self.database = database
+
+    def write(self, outcome) -> int:
+        """Insert everything in the batch outcome; returns rows written."""
+        rows = 0
+        for etype, accepted in outcome.accepted.items():
+            if not accepted:
+                continue
+            names = COMMON_COLUMNS + TYPE_COLUMNS[etype]
+            columns = [[a.event.values[n] for a in accepted] for n in names]
+            columns += _positions(a.message for a in accepted)
+            self._insert(FACT_TABLES[etype], names + POSITION_COLUMNS, columns)
+            rows += len(accepted)
+        if outcome.followups:
+            f = outcome.followups
+            columns = [["" if x.body[n] is None else x.body[n] for x in f] for n in FOLLOWUP_COLUMNS]
+            for n in ("occurred_at", "due_at", "created_at"):
+                i = FOLLOWUP_COLUMNS.index(n)
+                columns[i] = [parse_timestamp(v) for v in columns[i]]
+            columns += _positions(x.message for x in f)
+            self._insert("followups", FOLLOWUP_COLUMNS + POSITION_COLUMNS, columns)
+            rows += len(f)
+        if outcome.dead_letters:
+            d = outcome.dead_letters
+            columns = [[x.type for x in d], [x.reason for x in d], [x.field for x in d],
+                       [x.message.key or b"" for x in d], [x.message.value or b"" for x in d]]
+            columns += _positions(x.message for x in d)
+            self._insert("dead_letters", DEAD_LETTER_COLUMNS + POSITION_COLUMNS, columns)
+            rows += len(d)
+        return rows
+
+    def followed_up(self, event_ids: list[str]) -> dict[str, set[tuple[str, int, int]]]:
+        """Positions at which follow-ups were already raised for these survey events."""
+        if not event_ids:
+            return {}
+        result = self.client.query(
+            f"SELECT event_id, src_topic, src_partition, src_offset FROM {q(self.database)}.followups "
+            "WHERE event_id IN {ids:Array(String)}", parameters={"ids": event_ids})
+        seen: dict[str, set[tuple[str, int, int]]] = {}
+        for event_id, topic, partition, offset in result.result_rows:
+            seen.setdefault(event_id, set()).add((topic, partition, offset))
+        return seen
+
+    def _insert(self, table: str, names: tuple[str, ...], columns: list[list]) -> None:
+        self.client.insert(f"{self.database}.{table}", columns, column_names=list(names), column_oriented=True)
+
+
+def _positions(messages: Iterable) -> list[list]:
+    topics, partitions, offsets, stamps = [], [], [], []
+    for m in messages:
+        topics.append(m.topic)
+        partitions.append(m.partition)
+        offsets.append(m.offset)
+        stamps.append(m.timestamp)
+    return [topics, partitions, offsets, stamps]

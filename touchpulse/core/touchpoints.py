@@ -1,0 +1,90 @@
+"""The touchpoint registry: a TOML data file of touchpoints and their service targets.
+
+Unknown touchpoints are valid (the contract accepts any slug) and fall back to the defaults.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from touchpulse.core.events import SLUG
+
+TARGET_FIELDS = ("sla_answer_seconds", "short_abandon_seconds", "review_reply_hours", "followup_hours")
+CONTRACT_DEFAULTS = {"sla_answer_seconds": 20.0, "short_abandon_seconds": 5.0,
+                     "review_reply_hours": 24.0, "followup_hours": 48.0}
+
+
+class RegistryError(ValueError):
+    """The registry file is unreadable or breaks its own rules."""
+
+
+@dataclass(frozen=True)
+class Targets:
+    sla_answer_seconds: float
+    short_abandon_seconds: float
+    review_reply_hours: float
+    followup_hours: float
+
+
+@dataclass(frozen=True)
+class Touchpoint:
+    slug: str
+    name: str
+    channel: str
+    targets: Targets
+
+
+@dataclass(frozen=True)
+class Registry:
+    defaults: Targets
+    touchpoints: dict[str, Touchpoint] = field(default_factory=dict)
+
+    def targets(self, slug: str) -> Targets:
+        tp = self.touchpoints.get(slug)
+        return tp.targets if tp else self.defaults
+
+    @property
+    def slugs(self) -> list[str]:
+        return sorted(self.touchpoints)
+
+
+def default_registry_path() -> Path:
+    return Path(str(resources.files("touchpulse") / "data" / "touchpoints.toml"))
+
+
+def load_registry(path: str | Path | None = None) -> Registry:
+    path = Path(path) if path else default_registry_path()
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RegistryError(f"touchpoint registry {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"touchpoint registry {path} is not valid TOML: {exc}") from None
+    return parse_registry(doc, str(path))
+
+
+def parse_registry(doc: dict, origin: str = "registry") -> Registry:
+    defaults = Targets(**_targets(doc.get("defaults", {}), CONTRACT_DEFAULTS, f"{origin} [defaults]"))
+    touchpoints = {}
+    for slug, entry in (doc.get("touchpoints") or {}).items():
+        where = f"{origin} [touchpoints.{slug}]"
+        if not SLUG.fullmatch(slug):
+            raise RegistryError(f"{where}: '{slug}' is not a touchpoint slug (^[a-z][a-z0-9_]{{0,63}}$)")
+        if not isinstance(entry, dict):
+            raise RegistryError(f"{where}: must be a table")
+        targets = Targets(**_targets(entry, defaults.__dict__, where))
+        touchpoints[slug] = Touchpoint(slug, str(entry.get("name", slug)), str(entry.get("channel", "")), targets)
+    return Registry(defaults, touchpoints)
+
+
+def _targets(entry: dict, fallback: dict, where: str) -> dict[str, float]:
+    out = {}
+    for name in TARGET_FIELDS:
+        value = entry.get(name, fallback[name])
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise RegistryError(f"{where}: {name} must be a number >= 0, got {value!r}")
+        out[name] = float(value)
+    return out
