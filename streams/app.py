@@ -121,7 +121,8 @@ def _message(m) -> Message:
 
 
 def kafka_end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
-    """The end offset of every event-topic partition now: what `--drain` must reach."""
+    """The end offset of every event-topic partition that the group has not yet committed up to:
+    what `--drain` must reach."""
     from kafka import KafkaConsumer, TopicPartition
 
     topics = Topics(settings.topic_prefix)
@@ -134,6 +135,17 @@ def kafka_end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
             if not parts:
                 raise RuntimeError(f"topic {name} does not exist: run `touchpulse up` first")
             tps += [TopicPartition(name, p) for p in parts]
-        return {(tp.topic, tp.partition): off for tp, off in consumer.end_offsets(tps).items()}
+        ends = consumer.end_offsets(tps)
     finally:
         consumer.close()
+    # What this consumer group has already committed needs no draining.
+    group = KafkaConsumer(bootstrap_servers=bootstrap(settings), group_id=settings.group,
+                          enable_auto_commit=False, **client_config(settings))
+    try:
+        remaining = {}
+        for tp, end in ends.items():
+            committed = group.committed(tp) or 0
+            remaining[(tp.topic, tp.partition)] = end if committed < end else 0
+        return remaining
+    finally:
+        group.close()

@@ -99,7 +99,7 @@ class Settings:
         out: dict[str, object] = {}
         for s in SETTINGS:
             value = getattr(self, s.key)
-            if value is not None and s.key == "clickhouse":
+            if value is not None and s.key in ("clickhouse", "grafana_url"):  # URLs may carry user:pass@
                 value = mask_dsn(str(value))
             elif value is not None and s.secret:
                 value = "***"
@@ -136,6 +136,10 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = Pa
     clickhouse = raw["clickhouse"] or f"chdb:///{home / 'clickhouse'}".replace("chdb:////", "chdb:///")
     if not re.match(r"(chdb|https?)://", clickhouse):
         raise SettingsError("TOUCHPULSE_CLICKHOUSE must start with chdb://, http:// or https://")
+    try:
+        urlsplit(clickhouse)
+    except ValueError:  # the message would echo the password, so it is not shown
+        raise SettingsError("TOUCHPULSE_CLICKHOUSE is not a valid URL") from None
     protocol = raw["kafka_security_protocol"].upper()
     if protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
         raise SettingsError(f"TOUCHPULSE_KAFKA_SECURITY_PROTOCOL={protocol!r} is not one of "
@@ -186,8 +190,11 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 
 def mask_dsn(dsn: str) -> str:
-    """Hide the password of a URL-style DSN."""
-    parts = urlsplit(dsn)
+    """Hide the password of a URL-style DSN; a DSN that does not parse is hidden whole."""
+    try:
+        parts = urlsplit(dsn)
+    except ValueError:
+        return "***"
     if parts.password is None:
         return dsn
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)

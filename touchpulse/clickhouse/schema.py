@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from touchpulse.clickhouse.views import build_views, winners
 from touchpulse.core.touchpoints import Registry
 
 FACT_TABLES = {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys"}
@@ -163,136 +164,15 @@ def targets_rows(registry: Registry) -> list[list]:
 
 
 def view_statements(opts: SchemaOptions, registry: Registry) -> list[str]:
+    """The `*_latest` views for analysts, then every metric view (touchpulse/clickhouse/views.py)."""
     db, tz = q(opts.database), literal(opts.timezone)
     on = f" ON CLUSTER {q(opts.cluster)}" if opts.cluster else ""
-    d = registry.defaults
     views: dict[str, str] = {}
     for table, cols in _LATEST_COLUMNS.items():
-        key = _ENTITY[table]
-        picks = ",\n    ".join(f"w.{i} AS {c}" for i, c in enumerate(cols, start=1))
-        views[f"{table}_latest"] = f"""
-SELECT {key},
-    {picks}
-FROM (
-    SELECT {key}, argMax(tuple({', '.join(cols)}), (occurred_at, event_id)) AS w
-    FROM {db}.{table}
-    GROUP BY {key}
-)"""
-
-    def target(name: str, default: float) -> str:
-        return f"if(t.touchpoint = '', {float(default)!r}, t.{name})"
-
-    views["nps_daily"] = f"""
-SELECT
-    toDate(occurred_at, {tz}) AS day, touchpoint, brand, kind,
-    count() AS responses,
-    countIf(score >= 9) AS promoters,
-    countIf(score >= 7 AND score <= 8) AS passives,
-    countIf(score <= 6) AS detractors,
-    100 * (toInt64(promoters) - toInt64(detractors)) / responses AS nps,
-    196 * sqrt(greatest((promoters + detractors) / responses
-                        - pow((toInt64(promoters) - toInt64(detractors)) / responses, 2), 0) / responses) AS nps_moe95
-FROM {db}.surveys_latest
-GROUP BY day, touchpoint, brand, kind"""
-
-    views["calls_daily"] = f"""
-SELECT
-    toDate(c.queued_at, {tz}) AS day, c.touchpoint AS touchpoint,
-    count() AS offered,
-    countIf(c.answered_at IS NOT NULL) AS answered,
-    offered - answered AS abandoned,
-    countIf(c.answered_at IS NULL
-            AND dateDiff('microsecond', c.queued_at, c.ended_at) < toInt64(round(short_s * 1000000))) AS short_abandoned,
-    countIf(c.answered_at IS NOT NULL
-            AND dateDiff('microsecond', c.queued_at, c.answered_at) <= toInt64(round(sla_s * 1000000))) AS answered_in_sla,
-    if(offered = short_abandoned, NULL, answered_in_sla / (offered - short_abandoned)) AS service_level,
-    if(offered = short_abandoned, NULL, (abandoned - short_abandoned) / (offered - short_abandoned)) AS abandon_rate,
-    if(answered = 0, NULL, avg(c.wait_seconds)) AS asa_seconds,
-    if(answered = 0, NULL, quantileExactInclusive(0.9)(c.wait_seconds)) AS wait_p90_seconds,
-    if(answered = 0, NULL, avg(c.handle_seconds)) AS aht_seconds
-FROM (
-    SELECT *,
-        dateDiff('microsecond', queued_at, answered_at) / 1000000 AS wait_seconds,
-        dateDiff('microsecond', answered_at, ended_at) / 1000000 + hold_seconds + wrap_seconds AS handle_seconds
-    FROM {db}.calls_latest
-    WHERE direction = 'inbound'
-) AS c
-LEFT JOIN (
-    SELECT touchpoint, sla_answer_seconds, short_abandon_seconds FROM {db}.touchpoint_targets
-) AS t ON t.touchpoint = c.touchpoint
-GROUP BY day, touchpoint,
-    {target('sla_answer_seconds', d.sla_answer_seconds)} AS sla_s,
-    {target('short_abandon_seconds', d.short_abandon_seconds)} AS short_s"""
-
-    views["calls_hourly"] = f"""
-SELECT
-    toDate(queued_at, {tz}) AS day, toHour(queued_at, {tz}) AS hour, touchpoint,
-    count() AS offered,
-    countIf(answered_at IS NOT NULL) AS answered,
-    offered - answered AS unanswered
-FROM {db}.calls_latest
-WHERE direction = 'inbound'
-GROUP BY day, hour, touchpoint"""
-
-    views["reviews_daily"] = f"""
-SELECT
-    toDate(r.posted_at, {tz}) AS day, r.touchpoint AS touchpoint, r.platform AS platform,
-    count() AS reviews,
-    avg(r.rating) AS avg_rating,
-    countIf(r.replied_at IS NOT NULL) AS replied,
-    countIf(r.replied_at IS NOT NULL
-            AND dateDiff('microsecond', r.posted_at, r.replied_at) <= toInt64(round(reply_h * 3600000000))) AS replied_in_sla,
-    replied / reviews AS reply_rate,
-    if(replied = 0, NULL,
-       quantileExactInclusive(0.5)(dateDiff('microsecond', r.posted_at, r.replied_at) / 3600000000)) AS reply_p50_hours
-FROM {db}.reviews_latest AS r
-LEFT JOIN (SELECT touchpoint, review_reply_hours FROM {db}.touchpoint_targets) AS t ON t.touchpoint = r.touchpoint
-GROUP BY day, touchpoint, platform, {target('review_reply_hours', d.review_reply_hours)} AS reply_h"""
-
-    views["purchases_daily"] = f"""
-SELECT
-    toDate(p.occurred_at, {tz}) AS day, p.touchpoint AS touchpoint, p.currency AS currency,
-    count() AS orders,
-    uniqExactIf(p.customer_id, p.customer_id != '') AS customers,
-    sum(p.amount) AS revenue,
-    revenue / orders AS avg_check,
-    uniqExactIf(p.customer_id, p.customer_id != '' AND f.first_day < day) AS repeat_customers
-FROM {db}.purchases_latest AS p
-LEFT JOIN (
-    SELECT customer_id, min(toDate(occurred_at, {tz})) AS first_day
-    FROM {db}.purchases_latest
-    WHERE status = 'completed' AND customer_id != ''
-    GROUP BY customer_id
-) AS f ON f.customer_id = p.customer_id
-WHERE p.status = 'completed'
-GROUP BY day, touchpoint, currency"""
-
-    # Pipeline health: every distinct Kafka message once (replays collapse on their position);
-    # the first copy of an event_id is accepted, later copies are duplicates, on their arrival day.
-    unions = "\n    UNION ALL\n    ".join(
-        f"SELECT '{etype}' AS type, event_id, src_topic, src_partition, src_offset, any(src_timestamp) AS ts "
-        f"FROM {db}.{table} GROUP BY event_id, src_topic, src_partition, src_offset"
-        for etype, table in FACT_TABLES.items())
-    views["ingest_daily"] = f"""
-SELECT day, type, sum(accepted) AS accepted, sum(duplicates) AS duplicates, sum(rejected) AS rejected
-FROM (
-    SELECT toDate(ts, {tz}) AS day, type,
-        toUInt64(rank = 1) AS accepted, toUInt64(rank > 1) AS duplicates, toUInt64(0) AS rejected
-    FROM (
-        SELECT type, ts, row_number() OVER (PARTITION BY type, event_id ORDER BY ts, src_topic, src_partition, src_offset) AS rank
-        FROM (
-    {unions}
-        )
-    )
-    UNION ALL
-    SELECT toDate(any(src_timestamp), {tz}) AS day, any(type) AS type,
-        toUInt64(0), toUInt64(0), toUInt64(1)
-    FROM {db}.dead_letters
-    GROUP BY src_topic, src_partition, src_offset
-)
-GROUP BY day, type"""
-
+        views[f"{table}_latest"] = "\nSELECT * FROM " + winners(db, table, cols)
+    views.update(build_views(db, tz, registry.defaults))
     return [f"CREATE OR REPLACE VIEW {db}.{q(name)}{on} AS{sql}" for name, sql in views.items()]
 
 
 CONTRACT_VIEWS = ("nps_daily", "calls_daily", "calls_hourly", "reviews_daily", "purchases_daily")
+EXTRA_VIEWS = ("nps_rolling_7d", "loyalty_monthly", "ingest_daily")

@@ -23,7 +23,7 @@ MAX_ATTRIBUTES = 32
 EVENT_TYPES = ("call", "purchase", "review", "survey")
 SLUG = re.compile(r"[a-z][a-z0-9_]{0,63}")
 CURRENCY = re.compile(r"[A-Z]{3}")
-DECIMAL_TEXT = re.compile(r"\d{1,20}(?:\.\d{1,6})?")
+DECIMAL_TEXT = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,6})?")  # ASCII digits: Decimal() reads any script's
 # Amounts are stored as Decimal(38, 6): finer fractions would be silently rounded, so they are refused.
 MAX_AMOUNT = Decimal("1e20")
 

@@ -6,9 +6,14 @@ import re
 from datetime import datetime, timezone
 
 # Date, 'T'/'t'/space, time with seconds, optional fraction, then a mandatory Z or +hh:mm.
+# ASCII digits only: a Unicode \d would let e.g. Arabic-Indic digits through the pattern.
 _RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.(\d{1,9}))?(?:[Zz]|[+-]\d{2}:\d{2})"
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.(\d{1,9}))?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
 )
+# The range of ClickHouse DateTime64(6): later times would be stored wrong, and keeping well
+# inside datetime's own range means adding follow-up hours can never overflow.
+MIN_TIMESTAMP = datetime(1900, 1, 1, tzinfo=timezone.utc)
+MAX_TIMESTAMP = datetime(2300, 1, 1, tzinfo=timezone.utc)
 
 
 class TimestampError(ValueError):
@@ -31,10 +36,14 @@ def parse_timestamp(value: object) -> datetime:
     if text[-1] in "Zz":
         text = text[:-1] + "+00:00"
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text).astimezone(timezone.utc)
     except ValueError as exc:  # e.g. month 13 or hour 25
         raise TimestampError(f"{_clip(value)!r} is not a valid date/time: {exc}") from None
-    return parsed.astimezone(timezone.utc)
+    except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
+        parsed = None
+    if parsed is None or not MIN_TIMESTAMP <= parsed < MAX_TIMESTAMP:
+        raise TimestampError(f"{_clip(value)!r} is outside the supported range 1900-01-01..2299-12-31 UTC")
+    return parsed
 
 
 def format_timestamp(ts: datetime) -> str:

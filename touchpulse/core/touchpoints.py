@@ -5,6 +5,7 @@ Unknown touchpoints are valid (the contract accepts any slug) and fall back to t
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -15,6 +16,7 @@ from touchpulse.core.events import SLUG
 TARGET_FIELDS = ("sla_answer_seconds", "short_abandon_seconds", "review_reply_hours", "followup_hours")
 CONTRACT_DEFAULTS = {"sla_answer_seconds": 20.0, "short_abandon_seconds": 5.0,
                      "review_reply_hours": 24.0, "followup_hours": 48.0}
+MAX_TARGET = 1_000_000
 
 
 class RegistryError(ValueError):
@@ -67,6 +69,9 @@ def load_registry(path: str | Path | None = None) -> Registry:
 
 
 def parse_registry(doc: dict, origin: str = "registry") -> Registry:
+    for section in ("defaults", "touchpoints"):
+        if not isinstance(doc.get(section, {}), dict):
+            raise RegistryError(f"{origin} [{section}]: must be a table")
     defaults = Targets(**_targets(doc.get("defaults", {}), CONTRACT_DEFAULTS, f"{origin} [defaults]"))
     touchpoints = {}
     for slug, entry in (doc.get("touchpoints") or {}).items():
@@ -84,7 +89,9 @@ def _targets(entry: dict, fallback: dict, where: str) -> dict[str, float]:
     out = {}
     for name in TARGET_FIELDS:
         value = entry.get(name, fallback[name])
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise RegistryError(f"{where}: {name} must be a number >= 0, got {value!r}")
+        # TOML allows nan/inf; the cap keeps "occurred_at + followup_hours" from overflowing.
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or not 0 <= value <= MAX_TARGET):
+            raise RegistryError(f"{where}: {name} must be a number from 0 to {MAX_TARGET:g}, got {value!r}")
         out[name] = float(value)
     return out

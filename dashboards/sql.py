@@ -1,0 +1,47 @@
+"""SQL fragments shared by the panels: variable filters and the NPS arithmetic.
+
+Ratios are always computed from summed counts (never by averaging daily ratios), so a
+panel over 30 days says exactly what the metrics contract would say for those 30 days.
+"""
+
+from __future__ import annotations
+
+
+def any_of(column: str, variable: str) -> str:
+    """Filter on a multi-value variable; `All` becomes 1=1, so values new in the data still show."""
+    return f"$__conditionalAll({column} IN (${{{variable}:singlequote}}), ${variable})"
+
+
+def one_of(column: str, variable: str) -> str:
+    """Filter on the single value a repeated row is scoped to (conditionalAll would see `All`)."""
+    return f"{column} IN (${{{variable}:singlequote}})"
+
+
+def where(*conditions: str) -> str:
+    return "WHERE " + "\n  AND ".join(conditions)
+
+
+def nps_expr(p: str = "p", d: str = "d", n: str = "n") -> str:
+    return f"if({n} = 0, NULL, 100 * (toInt64({p}) - toInt64({d})) / {n})"
+
+
+def moe_expr(p: str = "p", d: str = "d", n: str = "n") -> str:
+    """The contract's 95 % margin of error of an NPS, from promoter/detractor counts."""
+    return (f"if({n} = 0, NULL, 196 * sqrt(greatest(({p} + {d}) / {n}"
+            f" - pow((toInt64({p}) - toInt64({d})) / {n}, 2), 0) / {n}))")
+
+
+def nps_counts(source: str, conditions: list[str], group: list[str]) -> str:
+    """A subquery with p, ps, d, n (+ the group columns) and nps, moe computed from them."""
+    keys = "".join(f"{g}, " for g in group)
+    group_by = f"\n    GROUP BY {', '.join(group)}" if group else ""
+    return f"""(
+    SELECT {keys}p, ps, d, n,
+        {nps_expr()} AS nps,
+        {moe_expr()} AS moe
+    FROM (
+        SELECT {keys}sum(promoters) AS p, sum(passives) AS ps, sum(detractors) AS d, sum(responses) AS n
+        FROM {source}
+        {where(*conditions)}{group_by}
+    )
+)"""

@@ -1,0 +1,84 @@
+-- touchpulse: least-privilege ClickHouse users.
+--
+-- A template: infra/clickhouse/initdb/10-touchpulse-users.sh fills in the database name and
+-- the password placeholders from the environment and runs it as the server's bootstrap
+-- user (CLICKHOUSE_USER, which has access management) on every start. Every statement is
+-- idempotent, so a password changed in infra/.env takes effect at the next restart.
+--
+--   touchpulse_admin         DDL for `touchpulse up`: owns the database, creates tables and views.
+--   touchpulse_writer        the worker: INSERT into the fact tables, SELECT only `followups`
+--                            (it looks up follow-ups already raised, so a duplicate survey never
+--                            raises a second one).
+--   touchpulse_reader        Grafana, `touchpulse query`, the scheduled flows: SELECT on the views only.
+--   touchpulse_view_definer  never logs in; the metric views run with its rights.
+--
+-- Why SQL SECURITY DEFINER: a normal view runs with its invoker's rights by default
+-- (default_normal_view_sql_security = INVOKER), so a reader limited to the views would be
+-- refused the fact tables underneath. The admin's session settings below make every view it
+-- creates `DEFINER = touchpulse_view_definer SQL SECURITY DEFINER`, without any change to the
+-- DDL itself (the same schema code runs on embedded chDB, which has no users). The definer can
+-- only SELECT this database and has a random password that is never stored: no one can log in
+-- as it. (HOST NONE would say the same more plainly, but on a cluster the Distributed
+-- sub-queries re-authenticate the user on the other shards, and a host rule would refuse them.)
+-- The admin may name only that one user as a definer (SET DEFINER).
+--
+-- Placeholders are replaced as SQL string literals (quotes and backslashes escaped) and the
+-- database as a checked plain identifier, by the init script; never edit values in here.
+
+-- The definer first: the admin's settings name it.
+CREATE USER IF NOT EXISTS touchpulse_view_definer IDENTIFIED WITH sha256_password BY '{{definer_password}}';
+ALTER USER touchpulse_view_definer IDENTIFIED WITH sha256_password BY '{{definer_password}}';
+GRANT SELECT ON {{database}}.* TO touchpulse_view_definer;
+
+-- Admin: DDL on its own database only, ON CLUSTER for the cluster layout, table engines the schema uses.
+CREATE USER IF NOT EXISTS touchpulse_admin IDENTIFIED WITH sha256_password BY '{{admin_password}}';
+ALTER USER touchpulse_admin IDENTIFIED WITH sha256_password BY '{{admin_password}}'
+    SETTINGS default_normal_view_sql_security = 'DEFINER', default_view_definer = 'touchpulse_view_definer';
+GRANT ALL ON {{database}}.* TO touchpulse_admin;
+GRANT SET DEFINER ON touchpulse_view_definer TO touchpulse_admin;
+GRANT CLUSTER ON *.* TO touchpulse_admin;
+GRANT TABLE ENGINE ON MergeTree TO touchpulse_admin;
+GRANT TABLE ENGINE ON ReplacingMergeTree TO touchpulse_admin;
+GRANT TABLE ENGINE ON ReplicatedMergeTree TO touchpulse_admin;
+GRANT TABLE ENGINE ON ReplicatedReplacingMergeTree TO touchpulse_admin;
+GRANT TABLE ENGINE ON Distributed TO touchpulse_admin;
+
+-- Writer: INSERT into the facts, SELECT on followups only; nothing else (no views, no DDL).
+-- The *_local grants matter only on a cluster, where a Distributed table forwards to them;
+-- distributed_foreground_insert makes an INSERT return only once every shard has its rows,
+-- so the worker never commits Kafka offsets for rows still queued on one node's disk.
+CREATE USER IF NOT EXISTS touchpulse_writer IDENTIFIED WITH sha256_password BY '{{writer_password}}';
+ALTER USER touchpulse_writer IDENTIFIED WITH sha256_password BY '{{writer_password}}'
+    SETTINGS distributed_foreground_insert = 1;
+GRANT INSERT ON {{database}}.calls TO touchpulse_writer;
+GRANT INSERT ON {{database}}.purchases TO touchpulse_writer;
+GRANT INSERT ON {{database}}.reviews TO touchpulse_writer;
+GRANT INSERT ON {{database}}.surveys TO touchpulse_writer;
+GRANT INSERT ON {{database}}.followups TO touchpulse_writer;
+GRANT INSERT ON {{database}}.dead_letters TO touchpulse_writer;
+GRANT SELECT ON {{database}}.followups TO touchpulse_writer;
+GRANT INSERT ON {{database}}.calls_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.purchases_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.reviews_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.surveys_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.followups_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.dead_letters_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.followups_local TO touchpulse_writer;
+
+-- Reader: SELECT on the metric views and nothing else. readonly = 2, fixed by CONST, forbids
+-- writes and DDL even if a wider grant ever slips in, yet lets the Grafana plugin and
+-- clickhouse-connect set per-query settings (readonly = 1 would refuse them).
+CREATE USER IF NOT EXISTS touchpulse_reader IDENTIFIED WITH sha256_password BY '{{reader_password}}';
+ALTER USER touchpulse_reader IDENTIFIED WITH sha256_password BY '{{reader_password}}' SETTINGS readonly = 2 CONST;
+GRANT SELECT ON {{database}}.calls_latest TO touchpulse_reader;
+GRANT SELECT ON {{database}}.purchases_latest TO touchpulse_reader;
+GRANT SELECT ON {{database}}.reviews_latest TO touchpulse_reader;
+GRANT SELECT ON {{database}}.surveys_latest TO touchpulse_reader;
+GRANT SELECT ON {{database}}.nps_daily TO touchpulse_reader;
+GRANT SELECT ON {{database}}.nps_rolling_7d TO touchpulse_reader;
+GRANT SELECT ON {{database}}.calls_daily TO touchpulse_reader;
+GRANT SELECT ON {{database}}.calls_hourly TO touchpulse_reader;
+GRANT SELECT ON {{database}}.reviews_daily TO touchpulse_reader;
+GRANT SELECT ON {{database}}.purchases_daily TO touchpulse_reader;
+GRANT SELECT ON {{database}}.loyalty_monthly TO touchpulse_reader;
+GRANT SELECT ON {{database}}.ingest_daily TO touchpulse_reader;

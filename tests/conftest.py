@@ -1,0 +1,21 @@
+"""Fixtures shared by every test suite.
+
+chDB allows one data directory per process for the process lifetime, so all in-process
+ClickHouse tests share the session's `chdb_client` and isolate themselves by database
+name (one database per test). Tests that need a second process on chDB (worker, CLI)
+must start it as a subprocess with its own directory.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def chdb_client(tmp_path_factory):
+    """A clickhouse-connect client on the session's embedded chDB directory."""
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(dsn=f"chdb://{tmp_path_factory.mktemp('chdb')}")
+    yield client
+    client.close()

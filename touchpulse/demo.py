@@ -1,0 +1,68 @@
+"""`make demo`: a month of telecom-style traffic through Kafka, Faust and ClickHouse, ending with
+the table a service owner reads: last full day's NPS per touchpoint, with its margin and follow-ups."""
+
+from __future__ import annotations
+
+import logging
+from touchpulse.clickhouse.client import connect
+from touchpulse.clickhouse.queries import render_table
+from touchpulse.clickhouse.schema import q
+from touchpulse.core.business_time import business_zone, last_full_day
+from touchpulse.kafka import broker
+from touchpulse.kafka.emit import produce_simulation
+from touchpulse.services import bring_up
+from touchpulse.settings import Settings
+
+log = logging.getLogger("touchpulse.demo")
+
+
+def run_demo(settings: Settings, days: int = 30, seed: int = 1) -> int:
+    zone = business_zone(settings.timezone)
+    day = last_full_day(zone)
+    log.info("step 1/5: starting services (broker, topics, ClickHouse schema in %s)", settings.home)
+    bring_up(settings)
+    try:
+        log.info("step 2/5: simulating %d days of calls, purchases, reviews and surveys up to %s", days, day)
+        produce_simulation(settings, days=days, seed=seed, end_day=day)
+        log.info("step 3/5: running the Faust worker in drain mode until every event is processed")
+        from touchpulse.streams.runner import run_worker
+        code = run_worker(settings, drain=True)
+        if code != 0:
+            log.error("the worker exited with code %d", code)
+            return code
+        log.info("step 4/5: reading the metric views")
+        print(summary(settings, day))
+    finally:
+        if settings.embedded_kafka:
+            log.info("step 5/5: stopping the local broker (data stays in %s)", settings.home)
+            broker.stop(settings.home)
+    return 0
+
+
+def summary(settings: Settings, day) -> str:
+    db = q(settings.database)
+    client = connect(settings)
+    try:
+        result = client.query(f"""
+            SELECT n.touchpoint, n.responses, round(n.nps, 1), round(n.nps_moe95, 1),
+                   ifNull(f.raised, 0) AS followups
+            FROM {db}.nps_daily AS n
+            LEFT JOIN (
+                SELECT touchpoint, uniqExact(followup_id) AS raised FROM {db}.followups
+                WHERE brand = 'own' AND toDate(occurred_at, {{tz:String}}) = {{day:Date}}
+                GROUP BY touchpoint) AS f ON f.touchpoint = n.touchpoint
+            WHERE n.day = {{day:Date}} AND n.brand = 'own'
+              AND n.kind = 'transactional'
+            ORDER BY n.nps ASC""", parameters={"day": day, "tz": settings.timezone})
+        rows = [(tp, n, nps, f"± {moe}", fu) for tp, n, nps, moe, fu in result.result_rows]
+        health = client.query(f"SELECT sum(accepted), sum(duplicates), sum(rejected) FROM {db}.ingest_daily"
+                              ).result_rows[0]
+    finally:
+        client.close()
+    head = (f"\nNPS on {day} (last full day, {settings.timezone}), transactional surveys, worst first\n"
+            f"(± is the 95 % margin of error; follow-ups = scores below {settings.followup_below} "
+            "raised for a call back)\n\n")
+    table = render_table(["touchpoint", "responses", "nps", "margin", "follow-ups"], rows)
+    foot = (f"\npipeline: {health[0]} events accepted, {health[1]} duplicates ignored, "
+            f"{health[2]} rejected to the dead-letter topic\n")
+    return head + table + foot
