@@ -62,7 +62,8 @@ def build(ctx: Context) -> dict[str, Any]:
             {where(*f)}
             GROUP BY time
             ORDER BY time""", bars=True, stacked=True, width=12),
-        timeseries(ctx, "Active and lapsed customers by month", "Customers with a completed order in the month, and customers overdue for their next one "
+        timeseries(ctx, "Active and lapsed customers by month",
+                   "Customers with a completed order in the month, and customers overdue for their next one "
                    "(summed over touchpoints, selected currency; view loyalty_monthly).", f"""
             SELECT toDateTime(month, {ctx.tz()}) AS time, sum(active_customers) AS "Active",
                 sum(lapsed_customers) AS "Lapsed"

@@ -184,7 +184,8 @@ def timeseries(ctx: Context, title: str, description: str, sql: str, *, unit: st
 def table(ctx: Context, title: str, description: str, sql: str, *, width: int = 12, height: int = 8,
           overrides: list | None = None, sort_by: list | None = None) -> Panel:
     options = {
-        "cellHeight": "sm", "frameIndex": 0, "footer": {"countRows": False, "fields": "", "reducer": ["sum"], "show": False},
+        "cellHeight": "sm", "frameIndex": 0,
+        "footer": {"countRows": False, "fields": "", "reducer": ["sum"], "show": False},
         "showHeader": True, "showTypeIcons": False, "sortBy": sort_by or [],
     }
     custom = {"align": "auto", "cellOptions": {"type": "auto"}, "inspect": False}

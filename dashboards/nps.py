@@ -78,11 +78,12 @@ def build(ctx: Context) -> dict[str, Any]:
               overrides=[override("byName", "NPS", custom__cellOptions={"type": "color-text"},
                                   thresholds=NPS_STEPS)]),
         barchart(ctx, "Competitor benchmark by brand",
-                 "NPS by brand over the same days and survey kinds; whiskers are not drawn, see the margin.", f"""
+                 "NPS by brand over the same days and survey kinds; hover a bar for its margin of error.", f"""
             SELECT brand AS "Brand", round(nps, 1) AS "NPS", round(moe, 1) AS "± margin", n AS "Responses"
             FROM {nps_counts(ctx.view('nps_daily'), filters(touchpoint=False, brand=False), ['brand'])}
             ORDER BY nps DESC, brand""", x_field="Brand", width=10, height=10, overrides=[
                 override("byName", "Responses", custom__hideFrom={"legend": True, "tooltip": False, "viz": True}),
+                override("byName", "± margin", custom__hideFrom={"legend": True, "tooltip": False, "viz": True}),
             ]),
         timeseries(ctx, "Promoters, passives and detractors by day", "Answers per day, stacked.", f"""
             SELECT {ctx.day_time()} AS time, sum(promoters) AS "Promoters", sum(passives) AS "Passives",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from touchpulse.dashboards import variables
+from touchpulse.dashboards.contact_centre import SERVICE_LEVEL
 from touchpulse.dashboards.model import Context, Row, dashboard, override, stat, table, thresholds, timeseries
 from touchpulse.dashboards.nps import BAND_OVERRIDES, NPS_STEPS, nps_band_sql
 from touchpulse.dashboards.sql import any_of, nps_counts, one_of, where
@@ -32,7 +33,7 @@ def build(ctx: Context) -> dict[str, Any]:
         timeseries(ctx, "Service level", f"Share of calls answered within the touchpoint's target time; "
                    f"the line is the {target:.0%} goal.", f"""
             SELECT {ctx.day_time()} AS time,
-                sum(answered_in_sla) / nullIf(toInt64(sum(offered)) - toInt64(sum(short_abandoned)), 0) AS "Service level"
+                {SERVICE_LEVEL} AS "Service level"
             FROM {ctx.view('calls_daily')}
             {where(*day_f)}
             GROUP BY time

@@ -15,6 +15,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from touchpulse.clickhouse.schema import SchemaOptions, q
@@ -75,7 +76,15 @@ class BackfillReport:
     def to_dict(self) -> dict[str, Any]:
         return {"from": self.day_from.isoformat(), "to": self.day_to.isoformat(),
                 "taken_at": self.taken_at.isoformat(), "changed": self.any_change,
-                "views": [v.to_dict() for v in self.views]}
+                "views": [v.to_dict() for v in self.views], "text": self.text()}
+
+    def save(self, out_dir: Path) -> Path:
+        """The full report as JSON: out_dir/backfill-FROM-TO-TAKEN.json."""
+        from touchpulse.report.daily import write_atomic
+
+        path = Path(out_dir) / f"backfill-{self.day_from}-{self.day_to}-{self.taken_at:%Y%m%dT%H%M%S}.json"
+        write_atomic(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        return path
 
 
 def check_range(day_from: date, day_to: date) -> None:
@@ -101,7 +110,7 @@ def backfill(client, settings: Settings, day_from: date, day_to: date, *, regist
         before, snapshot_days = read_snapshot(client, settings.database, view, lo, day_to)
         report.views.append(diff(view, before, after, snapshot_days))
         store_snapshot(client, settings.database, view, after, _days(lo, day_to, day_col), taken_at)
-        log.info("backfill %s: %s", view, report.views[-1].summary(0)[0])
+        log.info("backfill %s", report.views[-1].summary(0)[0])
     return report
 
 

@@ -94,6 +94,8 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) \
             and not isinstance(b, bool):
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
     return a == b
 
 

@@ -50,12 +50,24 @@ def clickhouse(settings: Settings, client: Any = None) -> Iterator[Any]:
         own.close()
 
 
+def require_schema(client, database: str) -> None:
+    """A flow on a database `touchpulse up` never prepared fails with what to do, not with SQL."""
+    from touchpulse.errors import UserError
+
+    found = client.query("SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'nps_daily'",
+                         parameters={"db": database}).result_rows[0][0]
+    if not found:
+        raise UserError(f"ClickHouse database {database!r} has no touchpulse schema yet: run `touchpulse up` first")
+
+
 def prepare_prefect(settings: Settings) -> dict[str, str]:
     """Environment for Prefect, set before it is imported: its home under TOUCHPULSE_HOME unless the
     user chose one, and no analytics (which also avoids a noisy 'database is locked' traceback)."""
     env = {}
     if not os.environ.get("PREFECT_HOME"):
-        env["PREFECT_HOME"] = str(settings.home / "prefect")
+        home = settings.home / "prefect"
+        home.mkdir(parents=True, exist_ok=True)  # Prefect creates only the last level
+        env["PREFECT_HOME"] = str(home)
     if not os.environ.get("PREFECT_SERVER_ANALYTICS_ENABLED"):
         env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ.update(env)

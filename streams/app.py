@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 import faust
 
 from touchpulse.core.touchpoints import load_registry
+from touchpulse.errors import UserError
 from touchpulse.kafka.topics import Topics, bootstrap, client_config
 from touchpulse.settings import Settings
 from touchpulse.streams.batch import Message, process_batch
@@ -57,7 +58,12 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
         consumer_auto_offset_reset="earliest",
         broker_commit_every=max(settings.batch_size, 1000),
         broker_commit_interval=1.0,
+        broker_session_timeout=10.0,
+        consumer_group_instance_id=worker_instance_id(settings),
+        broker_heartbeat_interval=2.0,
+        broker_rebalance_timeout=30.0,
         producer_acks=-1,
+        stream_wait_empty=False,  # never wait on a batch held back by a ClickHouse outage
         stream_buffer_maxsize=max(settings.batch_size * 2, 4096),
         datadir=str(settings.home / "faust"),
     )
@@ -84,7 +90,14 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
             started = time.perf_counter()
             messages = [_message(e.message) for e in events]
             outcome = process_batch(messages, topic_types, registry, settings.followup_below)
-            await sink.handle(outcome)
+            try:
+                await sink.handle(outcome)
+            except BaseException:
+                # Stopped mid-batch (shutdown during an outage): take_events acks the batch on
+                # the way out; pre-marking the messages keeps their offsets uncommitted.
+                for e in events:
+                    e.message.acked = True
+                raise
             totals["accepted"] += outcome.accepted_count
             totals["rejected"] += len(outcome.dead_letters)
             totals["followups"] += len(outcome.followups)
@@ -115,6 +128,15 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
     return app
 
 
+def worker_instance_id(settings: Settings) -> str:
+    """Static group membership (KIP-345): a worker restarted after a crash takes its old place
+    at once instead of waiting for the dead member to be expired."""
+    import hashlib
+    import socket
+    where = hashlib.blake2b(str(settings.home).encode(), digest_size=4).hexdigest()
+    return os.environ.get("TOUCHPULSE_WORKER_ID") or f"{settings.group}-{socket.gethostname()}-{where}"
+
+
 def _message(m) -> Message:
     return Message(m.topic, m.partition, m.offset, m.key, m.value,
                    datetime.fromtimestamp(m.timestamp, timezone.utc) if m.timestamp else datetime.now(timezone.utc))
@@ -133,7 +155,7 @@ def kafka_end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
         for name in topics.events:
             parts = consumer.partitions_for_topic(name)
             if not parts:
-                raise RuntimeError(f"topic {name} does not exist: run `touchpulse up` first")
+                raise UserError(f"topic {name} does not exist: run `touchpulse up` first")
             tps += [TopicPartition(name, p) for p in parts]
         ends = consumer.end_offsets(tps)
     finally:

@@ -9,7 +9,8 @@
 --   touchpulse_writer        the worker: INSERT into the fact tables, SELECT only `followups`
 --                            (it looks up follow-ups already raised, so a duplicate survey never
 --                            raises a second one).
---   touchpulse_reader        Grafana, `touchpulse query`, the scheduled flows: SELECT on the views only.
+--   touchpulse_reader        Grafana, `touchpulse query`, the scheduled flows: SELECT on the views only
+--                            (the flows' Grafana datasource is built from their DSN, so it is this user too).
 --   touchpulse_view_definer  never logs in; the metric views run with its rights.
 --
 -- Why SQL SECURITY DEFINER: a normal view runs with its invoker's rights by default
@@ -82,3 +83,9 @@ GRANT SELECT ON {{database}}.reviews_daily TO touchpulse_reader;
 GRANT SELECT ON {{database}}.purchases_daily TO touchpulse_reader;
 GRANT SELECT ON {{database}}.loyalty_monthly TO touchpulse_reader;
 GRANT SELECT ON {{database}}.ingest_daily TO touchpulse_reader;
+-- Views the dashboards and flows read beyond the metrics contract (touchpulse.clickhouse.dashboard_views).
+GRANT SELECT ON {{database}}.touchpoint_activity TO touchpulse_reader;
+GRANT SELECT ON {{database}}.followups_latest TO touchpulse_reader;
+GRANT SELECT ON {{database}}.reviews_overdue TO touchpulse_reader;
+GRANT SELECT ON {{database}}.dead_letters_daily TO touchpulse_reader;
+GRANT SELECT ON {{database}}.ingest_freshness TO touchpulse_reader;

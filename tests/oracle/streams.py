@@ -78,8 +78,12 @@ class StreamBuilder:
         return self.targets.get(tp, self.defaults)
 
     def instant(self) -> datetime:
-        """Mostly within minutes of a local midnight, else anywhere in the day."""
-        day = self.start + timedelta(days=self.rng.randrange(self.days))
+        """On one of three busy days across a month end (so groups hold many events) or any day
+        of the span (so months and rolling windows fill); often right at a local midnight."""
+        if self.rng.random() < 0.6:
+            day = self.start + timedelta(days=29 + self.rng.randrange(3))
+        else:
+            day = self.start + timedelta(days=self.rng.randrange(self.days))
         midnight = datetime.combine(day, time(0), self.zone).astimezone(timezone.utc)
         r = self.rng.random()
         if r < 0.35:
@@ -196,8 +200,8 @@ class StreamBuilder:
         self.versions("review", f"rev{i}", make, self.count())
 
     def purchase(self, i: int) -> None:
-        tp = self.rng.choice(self.touchpoints)
-        currency = self.rng.choice(["EUR"] * 4 + ["USD"])
+        tp = self.rng.choice(self.touchpoints + ["retail_store"] * 4)
+        currency = self.rng.choice(["EUR"] * 6 + ["USD"])
         customer = self.rng.choice([None] + [f"c{k}" for k in range(15)])
         amount = self.rng.choice([f"{self.rng.randrange(1, 50000) / 100:.2f}", self.rng.randrange(1, 300),
                                   round(self.rng.uniform(1, 300), 2), "0", "19.999999"])

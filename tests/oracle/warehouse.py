@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
-from touchpulse.clickhouse.queries import query_view
+from touchpulse.clickhouse.queries import VIEWS, query_view
 from touchpulse.clickhouse.schema import SchemaOptions
 from touchpulse.clickhouse.setup import apply_schema, sync_targets
 from touchpulse.clickhouse.writer import FactWriter
@@ -60,7 +60,8 @@ class Warehouse:
         sync_targets(self.client, self.opts, registry)
 
     def view(self, name: str, **settings) -> list[dict]:
-        if settings:
+        """Rows as `touchpulse query` reads them; other views and session settings by plain SQL."""
+        if settings or name not in VIEWS:
             result = self.client.query(f"SELECT * FROM `{self.database}`.`{name}`", settings=settings)
             return [dict(zip(result.column_names, row)) for row in result.result_rows]
         columns, rows = query_view(self.settings, name, client=self.client)

@@ -9,8 +9,13 @@ views: computed at query time, so replays and late events never skew them.
 
 from __future__ import annotations
 
-from touchpulse.clickhouse.schema import FACT_TABLES, SchemaOptions, literal, q
-from touchpulse.core.touchpoints import CONTRACT_DEFAULTS, Registry
+from typing import TYPE_CHECKING
+
+from touchpulse.core.touchpoints import CONTRACT_DEFAULTS
+
+if TYPE_CHECKING:  # schema.py imports this module; importing it back at load time would be a cycle
+    from touchpulse.clickhouse.schema import SchemaOptions
+    from touchpulse.core.touchpoints import Registry
 
 # Numbers in a rejection reason are values ("got 70000"); masking long ones groups alike reasons.
 _REASON_CLASS = (r"replaceRegexpAll(replaceRegexpOne(replaceRegexpOne(reason, '^field \'[^\']*\': ', ''), "
@@ -22,9 +27,12 @@ DASHBOARD_VIEWS = ("touchpoint_activity", "followups_latest", "reviews_overdue",
 
 def dashboard_view_statements(opts: SchemaOptions, registry: Registry | None = None) -> list[str]:
     """CREATE OR REPLACE VIEW statements; `registry` supplies the default reply target."""
+    from touchpulse.clickhouse.schema import FACT_TABLES, literal, q
+
     db, tz = q(opts.database), literal(opts.timezone)
     on = f" ON CLUSTER {q(opts.cluster)}" if opts.cluster else ""
-    default_reply_h = float(registry.defaults.review_reply_hours if registry else CONTRACT_DEFAULTS["review_reply_hours"])
+    defaults = registry.defaults.review_reply_hours if registry else CONTRACT_DEFAULTS["review_reply_hours"]
+    default_reply_h = float(defaults)
     views: dict[str, str] = {}
 
     # Distinct Kafka messages per business day, touchpoint and fact type (raw: duplicates count).

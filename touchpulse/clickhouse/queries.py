@@ -24,7 +24,7 @@ VIEWS: dict[str, tuple[str, str]] = {
     "purchases_daily": ("day", "day, touchpoint, currency"),
     "nps_rolling_7d": ("day", "day, touchpoint, brand, kind"),
     "ingest_daily": ("day", "day, type"),
-    "loyalty_monthly": ("month", "month, touchpoint"),
+    "loyalty_monthly": ("month", "month, touchpoint, currency"),
 }
 NO_TOUCHPOINT = {"ingest_daily"}
 

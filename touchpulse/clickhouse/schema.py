@@ -134,6 +134,8 @@ def schema_statements(opts: SchemaOptions, registry: Registry) -> list[str]:
     review_reply_hours Float64,
     followup_hours Float64""", None, order_by="touchpoint", partition_by=None, replacing=False)
     stmts += view_statements(opts, registry)
+    from touchpulse.clickhouse.dashboard_views import dashboard_view_statements
+    stmts += dashboard_view_statements(opts, registry)
     return stmts
 
 

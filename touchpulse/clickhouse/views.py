@@ -6,7 +6,8 @@ reads). Winning means: per event_id the first copy to arrive (later copies are d
 even if their content differs), then per entity the greatest (occurred_at, event_id).
 Days are `toDate32(ts, tz)` in the business zone: `toDate` wraps around before 1970.
 Targets come from `touchpoint_targets` through a LEFT JOIN that behaves the same whether
-or not the reader's session sets `join_use_nulls`.
+or not the reader's session sets `join_use_nulls`. Sums are exact (integers, Decimals) so
+that a view reads the same on every query, whatever order the threads add in.
 """
 
 from __future__ import annotations
@@ -66,13 +67,13 @@ def _moe(p: str, d: str, n: str) -> str:
             f" / pow(toFloat64({n}), 3))")
 
 
-def _change_columns(current: str) -> str:
-    """Columns comparing a period with the previous one (prev_* counts already in scope)."""
+def _change_columns() -> str:
+    """Columns comparing a period with the previous one (nps and prev_* counts already in scope)."""
     return f"""
     prev_responses,
     if(prev_responses = 0, NULL, {_nps('prev_promoters', 'prev_detractors', 'prev_responses')}) AS prev_nps,
     if(prev_responses = 0, NULL, {_moe('prev_promoters', 'prev_detractors', 'prev_responses')}) AS prev_nps_moe95,
-    {current} - prev_nps AS nps_change,
+    nps - prev_nps AS nps_change,
     sqrt(pow(nps_moe95, 2) + pow(prev_nps_moe95, 2)) AS change_moe95,
     toUInt8(ifNull(abs(nps_change) > change_moe95, 0)) AS significant_change"""
 
@@ -93,7 +94,7 @@ def build_views(db: str, tz: str, d: Targets) -> dict[str, str]:
     views["nps_daily"] = f"""
 SELECT day, touchpoint, brand, kind, responses, promoters, passives, detractors,
     {_nps('promoters', 'detractors', 'responses')} AS nps,
-    {_moe('promoters', 'detractors', 'responses')} AS nps_moe95,{_change_columns('nps')}
+    {_moe('promoters', 'detractors', 'responses')} AS nps_moe95,{_change_columns()}
 FROM (
     SELECT addDays(base_day, k) AS day, touchpoint, brand, kind,
         sumIf(n, k = 0) AS responses, sumIf(p, k = 0) AS promoters, sumIf(pa, k = 0) AS passives,
@@ -111,7 +112,7 @@ FROM (
     views["nps_rolling_7d"] = f"""
 SELECT day, touchpoint, brand, kind, responses, promoters, passives, detractors,
     {_nps('promoters', 'detractors', 'responses')} AS nps,
-    {_moe('promoters', 'detractors', 'responses')} AS nps_moe95,{_change_columns('nps')}
+    {_moe('promoters', 'detractors', 'responses')} AS nps_moe95,{_change_columns()}
 FROM (
     SELECT addDays(base_day, k) AS day, touchpoint, brand, kind,
         sumIf(n, k < {w}) AS responses, sumIf(p, k < {w}) AS promoters, sumIf(pa, k < {w}) AS passives,
@@ -133,15 +134,15 @@ SELECT day, touchpoint,
     countIf(is_in_sla) AS answered_in_sla,
     if(offered = short_abandoned, NULL, answered_in_sla / (offered - short_abandoned)) AS service_level,
     if(offered = short_abandoned, NULL, (abandoned - short_abandoned) / (offered - short_abandoned)) AS abandon_rate,
-    if(answered = 0, NULL, avgIf(wait_us, is_answered) / 1e6) AS asa_seconds,
+    if(answered = 0, NULL, sumIf(wait_us, is_answered) / answered / 1e6) AS asa_seconds,
     if(answered = 0, NULL, quantileExactInclusiveIf(0.9)(wait_us, is_answered) / 1e6) AS wait_p90_seconds,
-    if(answered = 0, NULL, avgIf(handle_seconds, is_answered)) AS aht_seconds
+    if(answered = 0, NULL, toFloat64(sumIf(handle, is_answered)) / answered) AS aht_seconds
 FROM (
     SELECT toDate32(c.queued_at, {tz}) AS day, c.touchpoint AS touchpoint,
         c.answered_at IS NOT NULL AS is_answered,
         ifNull(dateDiff('microsecond', c.queued_at, c.answered_at), 0) AS wait_us,
-        ifNull(dateDiff('microsecond', c.answered_at, c.ended_at), 0) / 1e6 + c.hold_seconds + c.wrap_seconds
-            AS handle_seconds,
+        toDecimal128(ifNull(dateDiff('microsecond', c.answered_at, c.ended_at), 0), 6) / 1000000
+            + toDecimal128(c.hold_seconds + c.wrap_seconds, 9) AS handle,
         NOT is_answered AND dateDiff('microsecond', c.queued_at, c.ended_at)
             < toInt64(round({_target('t', 'short_abandon_seconds', d.short_abandon_seconds)} * 1e6)) AS is_short,
         is_answered AND wait_us

@@ -15,8 +15,8 @@ from touchpulse.report.model import SERVICE_LEVEL_GOAL, CallCounts, NpsCounts, R
 from touchpulse.report.svg import Bar, Line
 from touchpulse.report.verdict import Verdict
 
-STATUS_COLOR = {"better": svg.GOOD, "worse": svg.BAD, "steady": svg.BAR, "too-few": svg.BAR_LIGHT,
-                "no-data": svg.BAR_LIGHT}
+STATUS_COLOR = {"better": svg.GOOD, "worse": svg.BAD, "steady": svg.BAR, "no-baseline": svg.BAR,
+                "too-few": svg.BAR_LIGHT, "no-data": svg.BAR_LIGHT}
 WIDTH = 580
 
 
@@ -93,7 +93,7 @@ def service_level(data: ReportData, verdict: Verdict) -> Panel:
     for slug, w in sorted(data.calls.items(), key=order):
         sl: stats.Estimate = w.day.service_level()
         target = data.sla_seconds.get(slug)
-        note = "no calls" if sl.empty else f"{_pct(sl.value)} \u00b7 {w.day.offered:,} calls"
+        note = "no calls" if sl.empty else f"{_pct(sl.value)} \u00b7 {sl.n:,} calls"
         if target is not None:
             note += f" \u00b7 {target:g} s"
         bars.append(Bar(data.name(slug), sl.value, sl.moe, SERVICE_LEVEL_GOAL, note,
@@ -105,8 +105,8 @@ def service_level(data: ReportData, verdict: Verdict) -> Panel:
     for w in data.calls.values():
         total = total + w.day
     overall = total.service_level()
-    caption = (f"Share of calls answered within the touchpoint's target (seconds, right); short abandons excluded. "
-               f"Overall {_pct(overall.value)} of {total.offered:,} calls." if not overall.empty else
+    caption = (f"Share of calls answered within the touchpoint's target (seconds, right); calls abandoned within "
+               f"seconds are not counted. Overall {_pct(overall.value)} of {overall.n:,} calls." if not overall.empty else
                "No inbound calls on the day.")
     return Panel("service-level", "Service level against target", chart, caption)
 

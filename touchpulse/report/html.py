@@ -24,8 +24,11 @@ body { margin: 0; background: #f4f6f8; color: #2b2f36;
 .page { max-width: 1240px; margin: 0 auto; padding: 24px 20px 40px; }
 header h1 { margin: 0 0 4px; font-size: 26px; }
 .meta, .small, figcaption, footer { color: #6b7280; font-size: 13px; }
-section.verdict, figure.panel { background: #fff; border: 1px solid #e1e5ea; border-radius: 8px; }
+section.verdict, section.details, figure.panel { background: #fff; border: 1px solid #e1e5ea; border-radius: 8px; }
 section.verdict { padding: 16px 20px; margin: 18px 0; }
+section.details { padding: 14px 20px; margin: 16px 0 0; }
+section.details h2 { margin: 0 0 6px; font-size: 18px; }
+td.when, td.who { white-space: nowrap; }
 section.verdict h2 { margin: 0 0 6px; font-size: 20px; }
 .headline { font-size: 18px; font-weight: 600; margin: 4px 0 12px; }
 .findings { display: grid; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); gap: 16px; }
@@ -33,6 +36,7 @@ section.verdict h2 { margin: 0 0 6px; font-size: 20px; }
 .findings ul { margin: 0; padding-left: 20px; }
 .findings li { margin: 4px 0; }
 .worse h3 { color: #c0392b; } .better h3 { color: #2e8b57; }
+p.none { margin: 8px 0; }
 h3.followups { margin: 16px 0 4px; font-size: 16px; }
 .tables { display: grid; grid-template-columns: minmax(280px, 1fr) minmax(360px, 2fr); gap: 20px; }
 .tables p.small { margin: 6px 0 0; }
@@ -57,6 +61,18 @@ def _items(found: list[Comparison]) -> str:
     return f"<ul>{lis}{more}</ul>"
 
 
+def _findings(verdict: Verdict) -> str:
+    """Worse and better side by side; a side with nothing collapses to one line under the other."""
+    worse, better = verdict.worse, verdict.better
+    groups = [("worse", "Worse beyond noise", worse), ("better", "Better beyond noise", better)]
+    full = [(cls, title, found) for cls, title, found in groups if found]
+    empty = [title for _, title, found in groups if not found]
+    blocks = "".join(f"<div class=\"{cls}\"><h3>{title} ({len(found)})</h3>{_items(found)}</div>"
+                     for cls, title, found in full)
+    tail = "".join(f"<p class=\"none\"><strong>{title}:</strong> nothing.</p>" for title in empty)
+    return f"<div class=\"findings\">{blocks}</div>{tail}" if blocks else tail
+
+
 def _overdue_tables(data: ReportData, verdict: Verdict) -> str:
     od = verdict.overdue
     if not od.total:
@@ -73,8 +89,8 @@ def _overdue_tables(data: ReportData, verdict: Verdict) -> str:
                    "<table class=\"overdue\"><thead><tr><th>Due</th><th>Touchpoint</th><th>Customer</th>"
                    "<th class=\"num\">Score</th><th>Comment</th></tr></thead><tbody>")
         for f in od.recent:
-            out.append(f"<tr><td>{escape(f.due_at.astimezone(zone).strftime('%d %b %H:%M'))}</td>"
-                       f"<td>{escape(data.name(f.touchpoint))}</td><td>{escape(f.customer_id or '-')}</td>"
+            out.append(f"<tr><td class=\"when\">{escape(f.due_at.astimezone(zone).strftime('%d %b %H:%M'))}</td>"
+                       f"<td>{escape(data.name(f.touchpoint))}</td><td class=\"who\">{escape(f.customer_id or '-')}</td>"
                        f"<td class=\"num\">{f.score}</td><td>{escape(f.comment or '')}</td></tr>")
         out.append("</tbody></table></div>")
     return "<div class=\"tables\">" + "".join(out) + "</div>"
@@ -94,10 +110,7 @@ def render(data: ReportData, verdict: Verdict, panels: list[Panel]) -> str:
         f"\u00b7 generated {escape(data.generated_at.strftime('%Y-%m-%d %H:%M %Z'))}</p></header>",
         "<section class=\"verdict\"><h2>Verdict</h2>",
         f"<p class=\"headline\">{escape(verdict.headline())}</p>",
-        "<div class=\"findings\">",
-        f"<div class=\"worse\"><h3>Worse beyond noise ({len(verdict.worse)})</h3>{_items(verdict.worse)}</div>",
-        f"<div class=\"better\"><h3>Better beyond noise ({len(verdict.better)})</h3>{_items(verdict.better)}</div>",
-        "</div>",
+        _findings(verdict),
         f"<p>Within noise: {len(steady)} metric{'s' if len(steady) != 1 else ''} moved less than "
         "their margin of error.",
     ]
@@ -105,9 +118,14 @@ def render(data: ReportData, verdict: Verdict, panels: list[Panel]) -> str:
         names = ", ".join(sorted({f"{c.metric.label} at {c.scope_label}" if c.scope else c.metric.label
                                   for c in too_few}))
         parts.append(f" Too few observations on the day to judge: {escape(names)}.")
+    if verdict.no_baseline:
+        names = ", ".join(sorted({f"{c.metric.label} at {c.scope_label}" if c.scope else c.metric.label
+                                  for c in verdict.no_baseline}))
+        parts.append(f" Nothing earlier to compare with: {escape(names)}.")
     parts.append("</p>")
+    tables = _overdue_tables(data, verdict)
     parts.append(f"<h3 class=\"followups\">Overdue follow-ups</h3><p>{escape(verdict.overdue.sentence(data.zone_label, data.name))}"
-                 f"</p>{_overdue_tables(data, verdict)}")
+                 + (" <a href=\"#followups\">The list is below the charts.</a>" if tables else "") + "</p>")
     if verdict.notes:
         parts.append("<ul class=\"notes\">" + "".join(f"<li>{escape(n)}</li>" for n in verdict.notes) + "</ul>")
     parts.append(f"<p class=\"small\">{escape(verdict.chance_note())}</p></section>")
@@ -116,6 +134,8 @@ def render(data: ReportData, verdict: Verdict, panels: list[Panel]) -> str:
         parts.append(f"<figure class=\"panel\" id=\"{escape(p.key)}\"><h2>{escape(p.title)}</h2>{p.svg}"
                      f"<figcaption>{escape(p.caption)}</figcaption></figure>")
     parts.append("</main>")
+    if tables:
+        parts.append(f"<section class=\"details\" id=\"followups\"><h2>Overdue follow-ups</h2>{tables}</section>")
     parts.append(f"<footer>touchpulse {escape(__version__)} \u00b7 every number follows the metrics contract "
                  "(docs/metrics.md); margins of error are 95 %.</footer></div></body></html>")
     return "\n".join(parts) + "\n"

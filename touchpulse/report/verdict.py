@@ -99,11 +99,13 @@ class Comparison:
 
     @property
     def status(self) -> str:
-        """no-data, too-few, steady, better or worse."""
+        """no-data, too-few, no-baseline, steady, better or worse."""
         if self.day.empty:
             return "no-data"
         if self.day.n < self.min_sample:
             return "too-few"
+        if all(c.diff is None for c in self.changes):
+            return "no-baseline"
         strongest = self.strongest
         if strongest is None:
             return "steady"
@@ -210,6 +212,10 @@ class Verdict:
     @property
     def too_few(self) -> list[Comparison]:
         return self._with("too-few")
+
+    @property
+    def no_baseline(self) -> list[Comparison]:
+        return self._with("no-baseline")
 
     @property
     def tests(self) -> int:

@@ -1,0 +1,169 @@
+"""Every panel's SQL, expanded as Grafana would, runs on chDB over simulated traffic and returns rows."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+
+import orjson
+import pytest
+
+from tests.support.facts import TOPIC_OF, TOPIC_TYPES, load_simulated
+from touchpulse.clickhouse.dashboard_views import DASHBOARD_VIEWS, dashboard_view_statements
+from touchpulse.clickhouse.schema import SchemaOptions
+from touchpulse.clickhouse.writer import FactWriter
+from touchpulse.core.touchpoints import load_registry
+from touchpulse.dashboards.build import build_all, panels
+from touchpulse.dashboards.check import panel_queries, resolve_variables, run_dashboard
+from touchpulse.dashboards.macros import Selection, expand
+from touchpulse.streams.batch import Message, process_batch
+
+pytestmark = pytest.mark.integration
+
+TZ = "Europe/Moscow"
+END = date(2025, 3, 16)
+DB = "dash_panels"
+T_FROM = datetime.combine(END - timedelta(days=14), time(0), timezone.utc)
+T_TO = datetime.combine(END + timedelta(days=1), time(0), timezone.utc)
+REGISTRY = load_registry()
+MODELS = build_all(REGISTRY.slugs, database=DB, timezone=TZ)
+QUERIES = [q for model in MODELS.values() for q in panel_queries(model)]
+# Views other engineers add to the schema; panels on them skip (not fail) until they exist.
+OPTIONAL_VIEWS = ("nps_rolling_7d", "loyalty_monthly")
+
+
+def _prepare(client, database: str, days: int) -> None:
+    client.command(f"DROP DATABASE IF EXISTS {database}")
+    load_simulated(client, database, days=days, seed=7, end_day=END, timezone=TZ, registry=REGISTRY)
+    for stmt in dashboard_view_statements(SchemaOptions(database, TZ), REGISTRY):
+        client.command(stmt)
+
+
+@pytest.fixture(scope="module")
+def sim(chdb_client):
+    _prepare(chdb_client, DB, days=14)
+    views = {r[0] for r in chdb_client.query(
+        "SELECT name FROM system.tables WHERE database = {db:String}", parameters={"db": DB}).result_rows}
+    assert set(DASHBOARD_VIEWS) <= views
+    yield chdb_client, views
+    chdb_client.command(f"DROP DATABASE IF EXISTS {DB}")
+
+
+@pytest.fixture(scope="module")
+def results(sim):
+    client, _ = sim
+    run = lambda sql: client.query(sql).result_rows  # noqa: E731
+    out = {}
+    for uid, model in MODELS.items():
+        for r in run_dashboard(model, run, T_FROM, T_TO):
+            out.setdefault((uid, r.query.panel_id, r.query.ref_id), []).append(r)
+    return out
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=[f"{q.dashboard}#{q.panel_id}-{q.title}" for q in QUERIES])
+def test_panel_sql_runs_and_returns_rows(sim, results, query):
+    _, views = sim
+    missing = [v for v in OPTIONAL_VIEWS if f"{DB}.{v}" in query.raw_sql and v not in views]
+    if missing:
+        pytest.skip(f"view {', '.join(missing)} is not in the schema yet")
+    runs = results[(query.dashboard, query.panel_id, query.ref_id)]
+    errors = [f"{r.label}: {r.error}\n{r.sql}" for r in runs if r.error]
+    assert not errors, "\n\n".join(errors)
+    if query.repeat:  # a repeated row runs once per touchpoint; not every touchpoint has calls or orders
+        assert len(runs) == len(REGISTRY.slugs)
+        assert sum(r.rows > 0 for r in runs) >= 3, [r.label for r in runs]
+    else:
+        assert runs[0].rows > 0, f"{runs[0].label} returned no rows:\n{runs[0].sql}"
+
+
+def _sql(uid: str, title: str) -> str:
+    return next(p for p in panels(MODELS[uid]) if p["title"] == title)["targets"][0]["rawSql"]
+
+
+def _run(client, uid: str, sql: str, chosen: dict | None = None):
+    run = lambda s: client.query(s).result_rows  # noqa: E731
+    selections = resolve_variables(MODELS[uid], run, T_FROM, T_TO, chosen)
+    return client.query(expand(sql, time_from=T_FROM, time_to=T_TO, variables=selections)).result_rows
+
+
+def test_the_lunch_gap_shows_in_missed_calls_by_hour(sim):
+    client, _ = sim
+    rows = _run(client, "touchpulse-contact-centre", _sql("touchpulse-contact-centre", "Missed calls by hour of day"))
+    share = {hour: missed / (answered + missed) for hour, answered, missed in rows}
+    assert list(share) == sorted(share) and "09" in share and "13" in share  # local hours, in order
+    assert max(share, key=share.get) == "13", share
+
+
+def test_one_touchpoint_selected_filters_every_panel(sim):
+    client, _ = sim
+    chosen = {"touchpoint": Selection(("billing",))}
+    rows = _run(client, "touchpulse-nps", _sql("touchpulse-nps", "Touchpoints, worst NPS first"), chosen)
+    assert [r[0] for r in rows] == ["billing"]
+    everything = _run(client, "touchpulse-nps", _sql("touchpulse-nps", "Touchpoints, worst NPS first"))
+    assert len(everything) == len(REGISTRY.slugs)
+    nps = [r[2] for r in everything]
+    assert nps == sorted(nps)  # worst first
+    run = lambda s: client.query(s).result_rows  # noqa: E731
+    for uid, model in MODELS.items():
+        if any(v["name"] == "touchpoint" for v in model["templating"]["list"]):
+            failed = [r.label + ": " + r.error for r in run_dashboard(model, run, T_FROM, T_TO, chosen) if r.error]
+            assert not failed, failed
+
+
+def test_the_nps_stat_agrees_with_the_contract_view(sim):
+    client, _ = sim
+    nps, moe, n = _run(client, "touchpulse-nps", _sql("touchpulse-nps", "NPS"))[0]
+    p, d, total = client.query(
+        f"SELECT sum(promoters), sum(detractors), sum(responses) FROM {DB}.nps_daily WHERE brand = 'own' "
+        f"AND day BETWEEN '{T_FROM.date()}' AND '{T_TO.date()}'").result_rows[0]
+    assert n == total and nps == round(100 * (p - d) / total, 1)
+    share_p, share_d = p / total, d / total
+    assert moe == round(196 * ((share_p + share_d - (share_p - share_d) ** 2) / total) ** 0.5, 1)
+
+
+def _survey(i: int, touchpoint: str, score: int, day: date) -> bytes:
+    return orjson.dumps({
+        "event_id": f"popup-{i}", "type": "survey", "version": 1, "touchpoint": touchpoint,
+        "occurred_at": f"{day.isoformat()}T{10 + i % 8:02d}:15:00+03:00", "response_id": f"popup-r{i}",
+        "customer_id": f"c{i}", "score": score, "comment": "queue was long" if score < 7 else ""})
+
+
+def test_a_touchpoint_new_in_the_data_gets_its_panels(chdb_client):
+    db = "dash_new_touchpoint"
+    _prepare(chdb_client, db, days=2)
+    surveys = [_survey(i, "pop_up_store", score, END) for i, score in enumerate([2, 9, 10, 4, 9, 10, 8, 3])]
+    topic = TOPIC_OF["survey"]
+    stamp = datetime.combine(END, time(12), timezone.utc)
+    messages = [Message(topic, 0, 10_000_000 + i, None, raw, stamp) for i, raw in enumerate(surveys)]
+    FactWriter(chdb_client, db).write(process_batch(messages, TOPIC_TYPES, REGISTRY, followup_below=8, now=stamp))
+
+    models = build_all(REGISTRY.slugs, database=db, timezone=TZ)  # built before anyone knew the new slug
+    run = lambda s: chdb_client.query(s).result_rows  # noqa: E731
+    drill = models["touchpulse-touchpoint"]
+    assert "pop_up_store" in resolve_variables(drill, run, T_FROM, T_TO)["touchpoint"].values
+    results = run_dashboard(drill, run, T_FROM, T_TO)
+    mine = {r.query.title: r for r in results if r.scoped.get("touchpoint") == "pop_up_store"}
+    assert mine["NPS"].rows == 1 and mine["NPS by day"].rows == 1 and mine["Latest follow-ups"].rows == 3
+    # 4 promoters, 1 passive, 3 detractors: NPS 12.5, margin 196 * sqrt((7/8 - (1/8)^2) / 8) = 64.2
+    assert chdb_client.query(mine["NPS"].sql).result_rows == [(12.5, 64.2, 8)]
+    table = next(p for p in panels(models["touchpulse-nps"]) if p["title"] == "Touchpoints, worst NPS first")
+    sql = expand(table["targets"][0]["rawSql"], time_from=T_FROM, time_to=T_TO,
+                 variables=resolve_variables(models["touchpulse-nps"], run, T_FROM, T_TO))
+    assert "pop_up_store" in [r[0] for r in chdb_client.query(sql).result_rows]
+    chdb_client.command(f"DROP DATABASE IF EXISTS {db}")
+
+
+def test_alert_rule_queries_run_on_the_real_views(sim):
+    from touchpulse.dashboards.alerts import alert_rules
+    from touchpulse.dashboards.model import Context
+
+    client, _ = sim
+    ctx = Context(datasource_uid="touchpulse-clickhouse", database=DB, timezone=TZ, touchpoints=())
+    now = f"toDateTime('{END.isoformat()} 18:00:00', '{TZ}')"  # the last simulated day, at 18:00 there
+    counts = {}
+    for rule in alert_rules(ctx, "touchpulse"):
+        rows = client.query(rule["data"][0]["model"]["rawSql"].replace("now()", now)).result_rows
+        assert all(isinstance(tp, str) and isinstance(v, float) for tp, v in rows), rows[:3]
+        counts[rule["uid"]] = len(rows)
+    # every voice touchpoint had calls that day; enough answers for a baseline at the busy touchpoints
+    assert counts["touchpulse-service-level"] >= 5 and counts["touchpulse-nps-drop"] >= 3
+    assert counts["touchpulse-reviews-overdue"] >= 3

@@ -1,0 +1,66 @@
+"""`python -m touchpulse.bench.child`: one bench step that needs chDB, in its own process
+(chDB allows one data directory per process). Reads {"step": ..., ...} as JSON on stdin,
+writes its result as one JSON object on stdout; settings come from the environment."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+
+from touchpulse.clickhouse.client import connect
+from touchpulse.clickhouse.schema import FACT_TABLES, q
+from touchpulse.settings import Settings, load_settings
+
+
+def naive(settings: Settings, args: dict) -> dict:
+    from touchpulse.bench.naive import run_naive
+    return run_naive(settings, args["max_events"], args["max_seconds"])
+
+
+def freshness(settings: Settings, args: dict) -> dict:
+    """Produce-to-commit lag of the facts whose Kafka timestamp is in the measured window:
+    src_timestamp is set by the producer, ingested_at by ClickHouse when the insert lands."""
+    db = q(settings.database)
+    union = " UNION ALL ".join(
+        f"SELECT dateDiff('millisecond', src_timestamp, ingested_at) / 1000 AS lag FROM {db}.{q(t)} "
+        "WHERE src_timestamp >= fromUnixTimestamp64Milli({start:Int64}) "
+        "AND src_timestamp <= fromUnixTimestamp64Milli({stop:Int64})" for t in FACT_TABLES.values())
+    client = connect(settings)
+    try:
+        row = client.query(f"SELECT count(), quantileExact(0.5)(lag), quantileExact(0.99)(lag), max(lag), "
+                           f"min(lag) FROM ({union})",
+                           parameters={"start": args["start_ms"], "stop": args["stop_ms"]}).result_rows[0]
+    finally:
+        client.close()
+    return {"rows": int(row[0]), "p50_s": float(row[1]), "p99_s": float(row[2]), "max_s": float(row[3]),
+            "min_s": float(row[4])}
+
+
+def queries(settings: Settings, args: dict) -> dict:
+    from touchpulse.bench.queries import build_data, time_queries
+    end = date.fromisoformat(args["end"])
+    client = connect(settings)
+    try:
+        data = build_data(client, settings, args["rows"], end)
+        timing = time_queries(client, settings, end, args["repeats"], args["budget_seconds"])
+    finally:
+        client.close()
+    return {**data, **timing}
+
+
+STEPS = {"naive": naive, "freshness": freshness, "queries": queries}
+
+
+def main() -> int:
+    args = json.load(sys.stdin)
+    from touchpulse.cli import setup_logging
+    settings = load_settings(dotenv=None)
+    setup_logging(settings.log_level)
+    result = STEPS[args["step"]](settings, args)
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""The bench, step by step, on a private installation under a temporary directory:
+
+1. pre-load N simulated events onto a broker of our own (produce rate);
+2. limit: a bare aiokafka consumer decoding the JSON (raw_consume_eps);
+3. naive: one event at a time, one insert per event, for a bounded sample (naive_eps);
+4. touchpulse: `touchpulse worker --drain` over the same messages (pipeline_eps, worker_rss_mb);
+   optionally once more under py-spy, for the profile;
+5. freshness: a long-running worker while a steady stream is produced (freshness_p50_s/p99_s);
+6. queries: a year of synthetic facts, then the dashboards' queries (query_p50_ms/p95_ms).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from touchpulse import __version__
+from touchpulse.bench.env import CHILD, CLI, BenchHome, say
+from touchpulse.bench.load import generate, produce, steady
+from touchpulse.bench.worker import Worker, cpu_of
+from touchpulse.core.touchpoints import load_registry
+from touchpulse.errors import UserError
+from touchpulse.kafka import broker
+from touchpulse.kafka.topics import Topics, bootstrap
+
+
+class BenchError(UserError):
+    """A bench step failed; the message says which and where its log is."""
+
+    exit_code = 1
+
+
+@dataclass
+class Options:
+    events: int = 300_000
+    naive_events: int = 2_000
+    naive_seconds: float = 20.0
+    freshness_seconds: float = 60.0
+    freshness_rate: int = 2_000
+    query_rows: int = 10_000_000
+    query_repeats: int = 3
+    query_budget_seconds: float = 900.0
+    skip_naive: bool = False
+    skip_freshness: bool = False
+    skip_queries: bool = False
+    profile_dir: Path | None = None
+    work_dir: Path | None = None
+    keep: bool = False
+
+
+def run(opts: Options) -> dict:
+    root = Path(tempfile.mkdtemp(prefix="touchpulse-bench-", dir=opts.work_dir))
+    bh = BenchHome(root)
+    say(f"working in {root}")
+    out: dict = {"events": opts.events, "machine": machine_info(), "command": None, "details": {}}
+    failed = True
+    try:
+        broker.start(bh.home)
+        _run(bh, opts, out)
+        failed = False
+    finally:
+        broker.stop(bh.home)
+        out["machine"]["loadavg_end"] = list(os.getloadavg())
+        if failed or opts.keep:
+            say(f"kept {root} (logs, broker and chDB data)")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
+def _run(bh: BenchHome, opts: Options, out: dict) -> None:
+    details = out["details"]
+    _cli(bh, "up")
+    settings = bh.settings()
+    registry = load_registry(settings.touchpoints)
+    topics = Topics(settings.topic_prefix)
+
+    say(f"generating {opts.events:,} simulated events (all four types, ~1 % broken, duplicate or late)")
+    t0 = time.perf_counter()
+    records = generate(opts.events, registry, topics)
+    details["generate_seconds"] = round(time.perf_counter() - t0, 1)
+    logging.getLogger("kafka").setLevel(logging.ERROR)  # "task ran for 0.1 s" warnings of the producer
+    say(f"producing them to the local broker ({len(records):,} messages)")
+    produced = produce(settings, records)
+    out["produce_eps"] = round(produced.rate)
+    details["produce"] = {"messages": produced.count, "seconds": round(produced.seconds, 2),
+                          "mb": round(produced.bytes / 2**20, 1)}
+    del records
+
+    say("limit: reading everything back with a bare aiokafka consumer (orjson.loads only)")
+    from touchpulse.bench.consume import raw_consume
+    raw = raw_consume(bootstrap(settings), list(topics.events))
+    if raw.count != opts.events:
+        raise BenchError(f"the raw consumer read {raw.count} messages, expected {opts.events}")
+    out["raw_consume_eps"] = round(raw.rate)
+    details["raw_consume"] = {"messages": raw.count, "seconds": round(raw.seconds, 2), "undecodable": raw.undecodable}
+
+    if not opts.skip_naive:
+        say(f"naive: one event at a time, one insert per event (at most {opts.naive_events:,} events "
+            f"or {opts.naive_seconds:.0f} s)")
+        naive = _child(bh, "naive", {"max_events": opts.naive_events, "max_seconds": opts.naive_seconds},
+                       TOUCHPULSE_DATABASE="bench_naive")
+        out["naive_eps"] = round(naive["eps"], 1)
+        details["naive"] = naive
+
+    say("touchpulse: `touchpulse worker --drain` over the same messages")
+    broker_pid = broker.running(bh.home).pid
+    broker_cpu = cpu_of(broker_pid)
+    drain = Worker([*CLI, "worker", "--drain"], bh.env(TOUCHPULSE_LOG_LEVEL="DEBUG"), bh.home, bh.root / "drain.log")
+    done = drain.wait(timeout=3 * 3600)
+    broker_cpu = cpu_of(broker_pid) - broker_cpu
+    if done.returncode != 0:
+        raise BenchError(f"`worker --drain` exited {done.returncode}; see {done.log}")
+    if done.events != opts.events:
+        raise BenchError(f"the worker logged {done.events} events in batches, expected {opts.events}; see {done.log}")
+    out["pipeline_eps"] = round(opts.events / done.window) if done.window else None
+    out["pipeline_wall_eps"] = round(opts.events / done.wall)
+    out["ratio"] = round(out["pipeline_eps"] / out["raw_consume_eps"], 3) if out["pipeline_eps"] else None
+    out["worker_rss_mb"] = round(done.peak_rss_kb / 1024, 1)
+    sizes = [b.size for b in done.batches]
+    details["drain"] = {"batches": len(sizes), "mean_batch": round(sum(sizes) / len(sizes), 1),
+                        "processing_seconds": round(done.window, 2), "wall_seconds": round(done.wall, 2),
+                        "startup_seconds": round(done.batches[0].started - done.spawned, 2),
+                        "batch_handling_ms_total": round(sum(b.ms for b in done.batches)),
+                        "first_batch_ms": done.batches[0].ms,  # includes opening chDB in the worker
+                        "eps_after_first_batch": _after_first(done),
+                        "peak_rss_mb": round(done.peak_rss_kb / 1024, 1),
+                        "worker_cpu_seconds": round(done.cpu_seconds, 1), "broker_cpu_seconds": round(broker_cpu, 1),
+                        "worker_cpu_us_per_event": round(1e6 * done.cpu_seconds / opts.events, 1)}
+    say(f"touchpulse: {out['pipeline_eps']:,} events/s while processing "
+        f"({opts.events / done.wall:,.0f}/s including {details['drain']['startup_seconds']:.1f} s of start-up)")
+
+    if opts.profile_dir:
+        details["profile"] = _profile(bh, opts.profile_dir)
+
+    if not opts.skip_freshness:
+        details["freshness"] = _freshness(bh, opts, registry, topics)
+        out["freshness_p50_s"] = details["freshness"]["p50_s"]
+        out["freshness_p99_s"] = details["freshness"]["p99_s"]
+        out["worker_rss_mb"] = max(out["worker_rss_mb"], details["freshness"]["worker_peak_rss_mb"])
+
+    if not opts.skip_queries:
+        say(f"queries: writing a year of synthetic facts ({opts.query_rows:,} survey answers, "
+            f"{opts.query_rows:,} calls, 13 touchpoints) straight into a separate chDB")
+        end = datetime.now(timezone.utc).date()
+        q = _child(bh, "queries", {"rows": opts.query_rows, "end": end.isoformat(), "repeats": opts.query_repeats,
+                                   "budget_seconds": opts.query_budget_seconds},
+                   timeout=6 * 3600, TOUCHPULSE_CLICKHOUSE=bh.chdb_dir("queries-clickhouse"),
+                   TOUCHPULSE_DATABASE="bench_queries")
+        out["query_p50_ms"] = q["p50_ms"]
+        out["query_p95_ms"] = q["p95_ms"]
+        details["queries"] = q
+
+
+def _after_first(done) -> int | None:
+    """Throughput once the first batch (which opens ClickHouse) is done."""
+    if len(done.batches) < 2:
+        return None
+    rest = done.batches[1:]
+    return round(sum(b.size for b in rest) / max(rest[-1].logged - done.batches[0].logged, 1e-9))
+
+
+def _freshness(bh: BenchHome, opts: Options, registry, topics: Topics) -> dict:
+    settings = bh.settings()
+    total = int(opts.freshness_rate * opts.freshness_seconds)
+    warmup = 200
+    say(f"freshness: generating {total:,} more events")
+    yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
+    records = generate(total + warmup, registry, topics, seed=2, end_day=yesterday)
+    worker = Worker([*CLI, "worker"], bh.env(TOUCHPULSE_LOG_LEVEL="DEBUG"), bh.home, bh.root / "freshness.log")
+    try:
+        produce(settings, records[:warmup])
+        if not worker.wait_processed(warmup, timeout=300):
+            raise BenchError(f"the worker did not process the warm-up events; see {worker.log}")
+        base = worker.processed
+        say(f"freshness: the worker is running; producing {opts.freshness_rate:,} events/s "
+            f"for {opts.freshness_seconds:.0f} s")
+        sent, first, last = steady(settings, records[warmup:], opts.freshness_rate)
+        caught_up = worker.wait_processed(base + sent, timeout=300)
+        lag_after = time.time() - last
+    finally:
+        run = worker.stop()
+    if not caught_up:
+        raise BenchError(f"the worker processed {run.events - base} of the {sent} events produced; see {run.log}")
+    say(f"freshness: measuring produce-to-commit lag of the {sent:,} events in ClickHouse")
+    lag = _child(bh, "freshness", {"start_ms": int(first * 1000) - 1, "stop_ms": int(last * 1000) + 1000})
+    rate = sent / (last - first) if last > first else 0.0
+    return {"produced": sent, "achieved_rate": round(rate), "caught_up_after_s": round(lag_after, 2),
+            "rows": lag["rows"], "p50_s": round(lag["p50_s"], 3), "p99_s": round(lag["p99_s"], 3),
+            "max_s": round(lag["max_s"], 3), "worker_peak_rss_mb": round(run.peak_rss_kb / 1024, 1)}
+
+
+def _profile(bh: BenchHome, profile_dir: Path) -> dict:
+    from touchpulse.bench import profile
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    env = bh.env(TOUCHPULSE_DATABASE="bench_profile", TOUCHPULSE_GROUP="touchpulse-bench-profile")
+    _cli(bh, "up", env=env)
+    raw = profile_dir / "worker-drain.raw"
+    say(f"profile: `worker --drain` again under py-spy (fresh consumer group), stacks in {raw}")
+    t0 = time.perf_counter()
+    proc = profile.record([*CLI, "worker", "--drain"], env, bh.home, raw)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0 or not raw.exists():
+        raise BenchError(f"py-spy record failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+    with open(raw, encoding="utf-8") as f:
+        summary = profile.summarise(profile.parse(f))
+    text = profile.format_summary(summary)
+    (profile_dir / "worker-drain.txt").write_text(text, encoding="utf-8")
+    say("profile summary:\n" + text)
+    return {"raw": str(raw), "summary": str(profile_dir / "worker-drain.txt"), "wall_seconds": round(wall, 1),
+            "samples": summary["samples"], "categories": summary["categories"], "top_self": summary["self"][:15]}
+
+
+def _cli(bh: BenchHome, *args: str, env: dict | None = None) -> None:
+    proc = subprocess.run([*CLI, *args], env=env or bh.env(), cwd=bh.home, capture_output=True, timeout=600)
+    if proc.returncode != 0:
+        raise BenchError(f"`touchpulse {' '.join(args)}` failed: {proc.stderr.decode().strip()[-500:]}")
+
+
+def _child(bh: BenchHome, step: str, args: dict, timeout: float = 3600, **env: str) -> dict:
+    proc = subprocess.run(CHILD, input=json.dumps({"step": step, **args}).encode(), stdout=subprocess.PIPE,
+                          env=bh.env(**env), cwd=bh.home, timeout=timeout)
+    if proc.returncode != 0:
+        raise BenchError(f"the {step} step failed (exit {proc.returncode}); its messages are above")
+    return json.loads(proc.stdout.decode().strip().splitlines()[-1])
+
+
+def machine_info() -> dict:
+    model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return {"cpu_count": os.cpu_count(), "cpu_model": model, "memory_gb": mem,
+            "python": platform.python_version(), "platform": platform.platform(), "touchpulse": __version__,
+            "date": date.today().isoformat(), "loadavg_start": list(os.getloadavg())}
