@@ -98,6 +98,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         if args.name != "backfill":  # backfill creates the schema; the others need it
             from touchpulse.flows.runtime import require_schema
             require_schema(client, settings.database)
+        if args.name == "refresh-dashboards":
+            from touchpulse.flows.refresh import check_grafana
+            check_grafana(settings)
         if args.no_prefect:
             result = run_plain(args.name, params, settings, client)
         else:
@@ -135,7 +138,10 @@ def run_prefect(name: str, params: dict[str, Any], settings: Settings, client) -
 
     flow = FLOW_OBJECTS[name].with_options(retries=0)
     overrides: dict = {}
-    if not runtime.api_url():
+    url = runtime.api_url()
+    if url:
+        require_server(url)
+    else:
         overrides[PREFECT_FLOWS_HEARTBEAT_FREQUENCY] = None  # no one watches a temporary server's runs
         if not os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"):
             # its first start migrates a new database: ~18 s on 2 idle cores, more when busy (default 20 s)
@@ -175,14 +181,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     url = runtime.api_url()
     if not url:
         raise UserError(f"flow serve needs a Prefect server: set PREFECT_API_URL ({SERVER_HINT})")
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
-
-    with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0}), get_client(sync_client=True) as client:
-        failure = client.api_healthcheck()  # no retries: a missing server should fail at once
-    if failure is not None:
-        raise UserError(f"no Prefect server answered at {url} ({type(failure).__name__}); "
-                        "start one with `make prefect-server`")
+    require_server(url)
     from prefect import serve
 
     deployments = build_deployments(settings)
@@ -190,6 +189,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"serving {plan} in {settings.timezone} on {url}; Ctrl-C to stop", file=sys.stderr)
     serve(*deployments, print_starting_message=False)
     return 0
+
+
+def require_server(url: str) -> None:
+    """The Prefect server of PREFECT_API_URL answers, or a one-line error (no retries, no traceback)."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0}), get_client(sync_client=True) as client:
+        failure = client.api_healthcheck()
+    if failure is not None:
+        raise UserError(f"no Prefect server answered at {url} ({type(failure).__name__}); "
+                        "start one with `make prefect-server`, or unset PREFECT_API_URL")
 
 
 def build_deployments(settings: Settings) -> list:

@@ -82,6 +82,35 @@ def datasource_for(settings: Settings) -> dict[str, Any]:
     return clickhouse_datasource(settings.clickhouse, settings.database, uid=DATASOURCE_UID)
 
 
+def grafana_error(exc: Exception, url: str) -> Exception:
+    """One line for a Grafana failure the operator can act on (ProvisionError is a UserError)."""
+    from touchpulse.dashboards.provision import ProvisionError
+
+    if isinstance(exc, ProvisionError):
+        return exc
+    status = getattr(exc, "status_code", None)
+    if status == 401:
+        return ProvisionError(f"Grafana at {url} rejected the token (401): set TOUCHPULSE_GRAFANA_TOKEN to a valid "
+                              "service-account token")
+    if status == 403:
+        return ProvisionError(f"Grafana at {url} denied access (403): the service account needs the Editor role")
+    detail = getattr(exc, "message", "") or ""
+    return ProvisionError(f"cannot use Grafana at {url}: {status or type(exc).__name__} {detail}".rstrip())
+
+
+def check_grafana(settings: Settings) -> None:
+    """Before a manual run: the datasource can be described and the token is accepted, so that a
+    configuration mistake is one line, not a failed flow run with a traceback in its log."""
+    api = grafana_api(settings)
+    if api is None:
+        return
+    datasource_for(settings)
+    try:
+        api.folder.get_all_folders()
+    except Exception as exc:  # grafana-client and niquests raise many types
+        raise grafana_error(exc, settings.grafana_url) from None
+
+
 def ensure_dashboard_views(client, settings: Settings, registry: Registry) -> None:
     """The views the panels read beyond the contract ones (idempotent CREATE OR REPLACE)."""
     from touchpulse.clickhouse.dashboard_views import dashboard_view_statements
@@ -96,8 +125,8 @@ def refresh_dashboards(client, settings: Settings, *, out_dir: Path | None = Non
                        datasource: Callable[[Settings], dict[str, Any]] = datasource_for) -> RefreshResult:
     """Discover touchpoints, build and write the dashboards, and provision them when Grafana is set."""
     from touchpulse.dashboards.build import build_all, render
-
     from touchpulse.flows.runtime import require_schema
+    from touchpulse.report.daily import write_atomic
 
     require_schema(client, settings.database)
     registry = registry or load_registry(settings.touchpoints)
@@ -115,7 +144,7 @@ def refresh_dashboards(client, settings: Settings, *, out_dir: Path | None = Non
     for uid, model in models.items():
         path, text = out_dir / f"{uid}.json", render(model)
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
+            write_atomic(path, text)  # Grafana's file provisioning may read the directory at any time
             changed.append(path)
         written.append(path)
     result = RefreshResult(touchpoints, new, written, changed)
@@ -141,5 +170,8 @@ def refresh_dashboards(client, settings: Settings, *, out_dir: Path | None = Non
     desired = ann.to_annotations(changes, zone, names, dashboards)
     window = (int(datetime.combine(since, time(0), zone).timestamp() * 1000),
               int(datetime.combine(until + timedelta(days=1), time(0), zone).timestamp() * 1000))
-    result.annotations = ann.sync(api, desired, dashboards, *window)
+    try:
+        result.annotations = ann.sync(api, desired, dashboards, *window)
+    except Exception as exc:
+        raise grafana_error(exc, settings.grafana_url or "Grafana") from exc
     return result

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import statistics
 import time
+import zlib
 from datetime import date, datetime, time as dtime, timedelta, timezone
 
 from touchpulse.bench.env import say
@@ -132,7 +133,7 @@ def _record_dashboard(model, chosen, timed, results, samples, errors) -> None:
     by_sql = {r.sql: r for r in results}
     for sql, ms in timed:
         r = by_sql.get(sql)
-        label = r.label if r else f"{model['uid']} variable or unfinished panel"
+        label = r.label if r else f"{model['uid']} variable/unfinished panel {zlib.crc32(sql.encode()):08x}"
         samples.setdefault(label + (" (one touchpoint)" if chosen else ""), []).append(ms)
     for r in results:
         if r.error:

@@ -44,3 +44,20 @@ def table(result: dict) -> str:
 
 def _load(values) -> str:
     return "/".join(f"{v:.1f}" for v in values) if values else "?"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m touchpulse.bench.report RESULT.json`: the table of a saved `bench --json` result."""
+    import json
+    import sys
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m touchpulse.bench.report RESULT.json", file=sys.stderr)
+        return 2
+    with open(args[0], encoding="utf-8") as f:
+        sys.stdout.write(table(json.load(f)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import clickhouse_connect
@@ -22,8 +23,11 @@ def connect(settings: Settings, **kwargs: Any):
     if dsn.startswith("chdb:"):
         path = dsn[len("chdb://"):]
         if path.startswith("/"):
-            import os
             os.makedirs(path, exist_ok=True)
+    else:  # clickhouse-connect reads host, port and credentials from a DSN, but not its scheme
+        scheme = dsn.split("://", 1)[0].lower()
+        kwargs.setdefault("interface", scheme)
+        kwargs.setdefault("secure", scheme == "https")
     try:
         return clickhouse_connect.get_client(dsn=dsn, **kwargs)
     except Exception as exc:  # the driver raises many types; callers need one

@@ -36,10 +36,10 @@ def query_view(settings: Settings, view: str, day_from: date | None = None, day_
     day_col, order = VIEWS[view]
     where, params = [], {}
     if day_from:
-        where.append(f"{q(day_col)} >= {{day_from:Date}}")
+        where.append(f"{q(day_col)} >= {{day_from:Date32}}")
         params["day_from"] = day_from
     if day_to:
-        where.append(f"{q(day_col)} <= {{day_to:Date}}")
+        where.append(f"{q(day_col)} <= {{day_to:Date32}}")
         params["day_to"] = day_to
     if touchpoint is not None:
         if view in NO_TOUCHPOINT:

@@ -150,7 +150,7 @@ def _table(opts: SchemaOptions, name: str, columns: str, shard_key: str | None, 
     # On a cluster: a replicated local table per shard, and a Distributed table with the
     # public name, sharded by entity key so every version of an entity lands on one shard.
     local = f"{name}_local"
-    path = f"'/clickhouse/tables/{{shard}}/{opts.database}/{local}', '{{replica}}'"
+    path = f"{literal(f'/clickhouse/tables/{{shard}}/{opts.database}/{local}')}, {literal('{replica}')}"
     sharding = f"cityHash64({shard_key})" if shard_key else "rand()"
     return [
         f"CREATE TABLE IF NOT EXISTS {db}.{q(local)}{on} ({columns}\n) ENGINE = Replicated{engine}({path})"

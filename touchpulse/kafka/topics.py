@@ -53,9 +53,10 @@ def bootstrap(settings: Settings) -> str:
 
 def client_config(settings: Settings) -> dict:
     """kafka-python security settings (the same names aiokafka takes)."""
-    cfg: dict = {"security_protocol": settings.kafka_security_protocol}
-    if settings.kafka_sasl_mechanism:
-        cfg["sasl_mechanism"] = settings.kafka_sasl_mechanism
+    protocol = settings.kafka_security_protocol
+    cfg: dict = {"security_protocol": protocol}
+    if protocol.startswith("SASL_"):  # Faust defaults to PLAIN and upper-cases; kafka-python does neither
+        cfg["sasl_mechanism"] = (settings.kafka_sasl_mechanism or "PLAIN").upper()
         cfg["sasl_plain_username"] = settings.kafka_sasl_username
         cfg["sasl_plain_password"] = settings.kafka_sasl_password
     if settings.kafka_ssl_cafile:

@@ -105,9 +105,10 @@ def service_level(data: ReportData, verdict: Verdict) -> Panel:
     for w in data.calls.values():
         total = total + w.day
     overall = total.service_level()
-    caption = (f"Share of calls answered within the touchpoint's target (seconds, right); calls abandoned within "
-               f"seconds are not counted. Overall {_pct(overall.value)} of {overall.n:,} calls." if not overall.empty else
-               "No inbound calls on the day.")
+    caption = "No inbound calls on the day."
+    if not overall.empty:
+        caption = (f"Share of calls answered within the touchpoint's target (seconds, right); calls abandoned within "
+                   f"seconds are not counted. Overall {_pct(overall.value)} of {overall.n:,} calls.")
     return Panel("service-level", "Service level against target", chart, caption)
 
 
@@ -183,8 +184,8 @@ def benchmark(data: ReportData) -> Panel:
     bars = []
     for brand, counts in sorted(data.benchmark.items(), key=lambda kv: (kv[0] != "own", kv[0])):
         e = counts.estimate()
-        bars.append(Bar(brand, e.value, e.moe, None, "no answers" if e.empty else
-                        f"{_signed(e.value)} \u00b1{e.moe:.0f} \u00b7 n {e.n}", svg.HIGHLIGHT if brand == "own" else svg.BAR))
+        note = "no answers" if e.empty else f"{_signed(e.value)} \u00b1{e.moe:.0f} \u00b7 n {e.n}"
+        bars.append(Bar(brand, e.value, e.moe, None, note, svg.HIGHLIGHT if brand == "own" else svg.BAR))
     chart = svg.hbar_chart(bars, label="Relationship NPS by brand, last 28 days", lo=-100, hi=100, width=WIDTH)
     return Panel("benchmark", "Competitor benchmark", chart,
                  "Relationship surveys over the 28 days up to the day; overlapping whiskers mean no real difference.")

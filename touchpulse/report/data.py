@@ -22,9 +22,8 @@ _WINDOW_IF = {"day": "day = {d:Date}", "base7": "day >= {d:Date} - 7 AND day < {
               "base28": "day >= {d:Date} - 28 AND day < {d:Date}"}
 
 
-def _sums(columns: list[str], day_col: str = "day") -> str:
-    return ",\n    ".join(f"sumIf({c}, {cond.replace('day', day_col)}) AS {c}_{w}"
-                          for w, cond in _WINDOW_IF.items() for c in columns)
+def _sums(columns: list[str]) -> str:
+    return ",\n    ".join(f"sumIf({c}, {cond}) AS {c}_{w}" for w, cond in _WINDOW_IF.items() for c in columns)
 
 
 def _windows(row: dict, columns: list[str], make) -> Windows:
@@ -100,7 +99,7 @@ GROUP BY day ORDER BY day""", {**p, "c": currency})]
 
 def _sum_windows(client, source: str, expr: str, ts_col: str, params: dict, tz: str) -> Windows:
     """sum, sum of squares and count of `expr` per window, the day taken from `ts_col` in zone `tz`."""
-    day = f"toDate({ts_col}, {{tz:String}})"
+    day = f"toDate32({ts_col}, {{tz:String}})"
     cols = ",\n    ".join(
         f"sumIf({expr}, {cond.replace('day', day)}) AS s_{w}, sumIf(pow({expr}, 2), {cond.replace('day', day)}) AS "
         f"sq_{w}, countIf({cond.replace('day', day)}) AS n_{w}" for w, cond in _WINDOW_IF.items())
@@ -116,18 +115,21 @@ def _reviews(client, db: str, params: dict, as_of: datetime, registry: Registry,
 SELECT touchpoint, sum(reviews) AS reviews, sum(replied) AS replied, sum(replied_in_sla) AS in_time
 FROM {db}.reviews_daily WHERE day >= {{d:Date}} - 27 AND day <= {{d:Date}}
 GROUP BY touchpoint""", params)}
-    times = {r["touchpoint"]: r for r in _rows(client, f"""
+    # Targets join like the views do: a touchpoint the registry does not list gets the default.
+    late_sql = f"""
 SELECT r.touchpoint AS touchpoint,
     quantileExactInclusiveIf(0.5)(dateDiff('microsecond', r.posted_at, r.replied_at) / 3600000000,
                                   r.replied_at IS NOT NULL) AS p50,
-    countIf(r.replied_at IS NULL AND r.posted_at + toIntervalSecond(toInt64(round(reply_h * 3600))) < {{as_of:DateTime64(6, 'UTC')}})
-        AS late
+    countIf(r.replied_at IS NULL
+            AND r.posted_at + toIntervalSecond(toInt64(round(reply_h * 3600))) < {{as_of:DateTime64(6, 'UTC')}}) AS late
 FROM {db}.reviews_latest AS r
-LEFT JOIN (SELECT touchpoint, review_reply_hours FROM {db}.touchpoint_targets) AS t ON t.touchpoint = r.touchpoint
+LEFT JOIN (SELECT touchpoint, toUInt8(1) AS known, max(review_reply_hours) AS hours FROM {db}.touchpoint_targets
+           GROUP BY touchpoint) AS t ON t.touchpoint = r.touchpoint
 WHERE r.posted_at >= toDateTime64({{d:Date}} - 27, 6, {{tz:String}}) AND r.posted_at < {{as_of:DateTime64(6, 'UTC')}}
-GROUP BY touchpoint, if(t.touchpoint = '', {{default_h:Float64}}, t.review_reply_hours) AS reply_h""",
-                                                 {**params, "as_of": as_of, "tz": tz,
-                                                  "default_h": registry.defaults.review_reply_hours})}
+GROUP BY touchpoint,
+    if(ifNull(t.known, 0) = 1, ifNull(t.hours, {{default_h:Float64}}), {{default_h:Float64}}) AS reply_h"""
+    times = {r["touchpoint"]: r for r in _rows(client, late_sql, {**params, "as_of": as_of, "tz": tz,
+                                                                  "default_h": registry.defaults.review_reply_hours})}
     out = {}
     for slug, c in sorted(counts.items()):
         t = times.get(slug, {})

@@ -90,7 +90,8 @@ def _overdue_tables(data: ReportData, verdict: Verdict) -> str:
                    "<th class=\"num\">Score</th><th>Comment</th></tr></thead><tbody>")
         for f in od.recent:
             out.append(f"<tr><td class=\"when\">{escape(f.due_at.astimezone(zone).strftime('%d %b %H:%M'))}</td>"
-                       f"<td>{escape(data.name(f.touchpoint))}</td><td class=\"who\">{escape(f.customer_id or '-')}</td>"
+                       f"<td>{escape(data.name(f.touchpoint))}</td>"
+                       f"<td class=\"who\">{escape(f.customer_id or '-')}</td>"
                        f"<td class=\"num\">{f.score}</td><td>{escape(f.comment or '')}</td></tr>")
         out.append("</tbody></table></div>")
     return "<div class=\"tables\">" + "".join(out) + "</div>"
@@ -124,8 +125,9 @@ def render(data: ReportData, verdict: Verdict, panels: list[Panel]) -> str:
         parts.append(f" Nothing earlier to compare with: {escape(names)}.")
     parts.append("</p>")
     tables = _overdue_tables(data, verdict)
-    parts.append(f"<h3 class=\"followups\">Overdue follow-ups</h3><p>{escape(verdict.overdue.sentence(data.zone_label, data.name))}"
-                 + (" <a href=\"#followups\">The list is below the charts.</a>" if tables else "") + "</p>")
+    overdue = escape(verdict.overdue.sentence(data.zone_label, data.name))
+    link = " <a href=\"#followups\">The list is below the charts.</a>" if tables else ""
+    parts.append(f"<h3 class=\"followups\">Overdue follow-ups</h3><p>{overdue}{link}</p>")
     if verdict.notes:
         parts.append("<ul class=\"notes\">" + "".join(f"<li>{escape(n)}</li>" for n in verdict.notes) + "</ul>")
     parts.append(f"<p class=\"small\">{escape(verdict.chance_note())}</p></section>")
