@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from touchpulse.clickhouse.schema import FACT_TABLES, SchemaOptions, q
+from touchpulse.clickhouse.schema import q
 from touchpulse.core.business_time import business_zone
 from touchpulse.core.touchpoints import Registry, load_registry
 from touchpulse.flows import annotations as ann
@@ -58,10 +58,9 @@ def _plain(value: Any) -> Any:
 
 
 def discover_touchpoints(client, database: str) -> list[str]:
-    """Every touchpoint slug in the fact tables (accepted events only, any version)."""
-    union = " UNION DISTINCT ".join(f"SELECT DISTINCT touchpoint FROM {q(database)}.{q(t)}"
-                                    for t in FACT_TABLES.values())
-    result = client.query(f"SELECT touchpoint FROM ({union}) ORDER BY touchpoint")
+    """Every touchpoint slug seen in accepted events (through a view: the Grafana/flow reader
+    may select views only)."""
+    result = client.query(f"SELECT DISTINCT touchpoint FROM {q(database)}.touchpoint_activity ORDER BY touchpoint")
     return [r[0] for r in result.result_rows]
 
 
@@ -111,15 +110,6 @@ def check_grafana(settings: Settings) -> None:
         raise grafana_error(exc, settings.grafana_url) from None
 
 
-def ensure_dashboard_views(client, settings: Settings, registry: Registry) -> None:
-    """The views the panels read beyond the contract ones (idempotent CREATE OR REPLACE)."""
-    from touchpulse.clickhouse.dashboard_views import dashboard_view_statements
-
-    opts = SchemaOptions(settings.database, settings.timezone, settings.clickhouse_cluster)
-    for stmt in dashboard_view_statements(opts, registry):
-        client.command(stmt)
-
-
 def refresh_dashboards(client, settings: Settings, *, out_dir: Path | None = None, registry: Registry | None = None,
                        api: Any = None, today: date | None = None,
                        datasource: Callable[[Settings], dict[str, Any]] = datasource_for) -> RefreshResult:
@@ -130,7 +120,6 @@ def refresh_dashboards(client, settings: Settings, *, out_dir: Path | None = Non
 
     require_schema(client, settings.database)
     registry = registry or load_registry(settings.touchpoints)
-    ensure_dashboard_views(client, settings, registry)
     seen = discover_touchpoints(client, settings.database)
     touchpoints = sorted(set(seen) | set(registry.touchpoints))
     new = sorted(set(seen) - set(registry.touchpoints))

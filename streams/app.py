@@ -71,17 +71,12 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
     topic_types = topics.events
     source = app.topic(*topic_types, key_type=bytes, value_type=bytes, partitions=settings.partitions,
                        key_serializer="raw", value_serializer="raw", internal=False)
-    out_topics = {name: app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
-                                  value_serializer="raw", partitions=settings.partitions, internal=False)
-                  for name in (topics.dlq, topics.followups)}
 
-    async def publish(topic: str, key, value: bytes, headers) -> None:
-        await out_topics[topic].send(key=key, value=value, headers=headers)
+    async def publish(topic: str, key, value: bytes, headers):
+        # Straight to the producer: Faust's topic.send machinery costs ~0.5 ms a record.
+        return await app.producer.send(topic, key, value, None, None, headers)
 
-    async def flush() -> None:
-        await app.producer.flush()
-
-    sink = BatchSink(settings, publish, flush, topics.dlq, topics.followups)
+    sink = BatchSink(settings, publish, topics.dlq, topics.followups)
     totals = {"accepted": 0, "rejected": 0, "followups": 0}
 
     @app.agent(source, name="touchpulse.ingest")

@@ -2,7 +2,7 @@
 
 1. drop follow-ups already raised for the same event_id at another Kafka position
    (a duplicate survey never yields a second follow-up);
-2. publish dead letters and follow-ups and wait for the broker's acks;
+2. publish dead letters and follow-ups and wait for the broker's acks, and meanwhile
 3. write facts, dead letters and follow-ups to ClickHouse, retrying with backoff while it
    is unavailable (the agent does not take the next batch meanwhile: backpressure);
 4. return, and only then Faust acknowledges the batch's offsets.
@@ -29,7 +29,8 @@ from touchpulse.streams.batch import BatchOutcome, DeadLetter, Followup
 
 log = logging.getLogger("touchpulse.worker")
 
-Publish = Callable[[str, bytes | None, bytes, list[tuple[str, bytes]]], Awaitable[None]]
+# Enqueue one record; the awaitable it returns resolves when the broker has acknowledged it.
+Publish = Callable[[str, bytes | None, bytes, list[tuple[str, bytes]]], Awaitable[Awaitable]]
 
 
 class ClickHouseSink:
@@ -111,24 +112,31 @@ class FollowupLedger:
 
 
 class BatchSink:
-    def __init__(self, settings: Settings, publish: Publish, flush: Callable[[], Awaitable[None]],
-                 dlq_topic: str, followups_topic: str):
+    def __init__(self, settings: Settings, publish: Publish, dlq_topic: str, followups_topic: str):
         self.sink = ClickHouseSink(settings)
         self.ledger = FollowupLedger(self.sink)
         self.publish = publish
-        self.flush = flush
         self.dlq_topic = dlq_topic
         self.followups_topic = followups_topic
 
     async def handle(self, outcome: BatchOutcome) -> None:
         outcome.followups = await self.ledger.keep_new(outcome.followups)
-        for d in outcome.dead_letters:
-            await self.publish(self.dlq_topic, d.message.key, d.message.value or b"", dead_letter_headers(d))
-        for f in outcome.followups:
-            await self.publish(self.followups_topic, f.body["followup_id"].encode(), orjson.dumps(f.body), [])
-        if outcome.dead_letters or outcome.followups:
-            await self.flush()
-        await self.sink.call("write a batch", lambda w: w.write(outcome))
+        # Kafka and ClickHouse work in parallel; the batch is done (and acknowledged) when both are.
+        write = asyncio.ensure_future(self.sink.call("write a batch", lambda w: w.write(outcome)))
+        try:
+            acks = []
+            for d in outcome.dead_letters:
+                acks.append(await self.publish(self.dlq_topic, d.message.key, d.message.value or b"",
+                                               dead_letter_headers(d)))
+            for f in outcome.followups:
+                acks.append(await self.publish(self.followups_topic, f.body["followup_id"].encode(),
+                                               orjson.dumps(f.body), []))
+            if acks:
+                await asyncio.gather(*acks)
+        except BaseException:
+            write.cancel()
+            raise
+        await write
 
     def close(self) -> None:
         self.sink.close()

@@ -19,22 +19,25 @@ log = logging.getLogger("touchpulse.demo")
 def run_demo(settings: Settings, days: int = 30, seed: int = 1) -> int:
     zone = business_zone(settings.timezone)
     day = last_full_day(zone)
-    log.info("step 1/5: starting services (broker, topics, ClickHouse schema in %s)", settings.home)
+    log.info("step 1/6: starting services (broker, topics, ClickHouse schema in %s)", settings.home)
     bring_up(settings)
     try:
-        log.info("step 2/5: simulating %d days of calls, purchases, reviews and surveys up to %s", days, day)
+        log.info("step 2/6: simulating %d days of calls, purchases, reviews and surveys up to %s", days, day)
         produce_simulation(settings, days=days, seed=seed, end_day=day)
-        log.info("step 3/5: running the Faust worker in drain mode until every event is processed")
+        log.info("step 3/6: running the Faust worker in drain mode until every event is processed")
         from touchpulse.streams.runner import run_worker
         code = run_worker(settings, drain=True)
         if code != 0:
             log.error("the worker exited with code %d", code)
             return code
-        log.info("step 4/5: reading the metric views")
+        log.info("step 4/6: reading the metric views")
         print(summary(settings, day))
+        log.info("step 5/6: writing the Grafana dashboards and the daily report")
+        for label, path in outputs(settings, day):
+            print(f"{label}: {path}")
     finally:
         if settings.embedded_kafka:
-            log.info("step 5/5: stopping the local broker (data stays in %s)", settings.home)
+            log.info("step 6/6: stopping the local broker (data stays in %s)", settings.home)
             broker.stop(settings.home)
     return 0
 
@@ -66,3 +69,19 @@ def summary(settings: Settings, day) -> str:
     foot = (f"\npipeline: {health[0]} events accepted, {health[1]} duplicates ignored, "
             f"{health[2]} rejected to the dead-letter topic\n")
     return head + table + foot
+
+
+def outputs(settings: Settings, day) -> list[tuple[str, object]]:
+    """What the refresh-dashboards and daily-report flows produce, run here without Prefect's
+    server for a quick first look (`touchpulse flow run NAME` runs them as Prefect flows)."""
+    from touchpulse.flows.daily import daily_report
+    from touchpulse.flows.refresh import refresh_dashboards
+
+    client = connect(settings)
+    try:
+        refreshed = refresh_dashboards(client, settings)
+        report = daily_report(client, settings, day=day)
+    finally:
+        client.close()
+    folder = refreshed.written[0].parent if refreshed.written else settings.home / "dashboards"
+    return [("Grafana dashboards (JSON models)", folder), ("daily report (open in a browser)", report)]

@@ -7,7 +7,6 @@ Everything is real: the local broker over TCP, the Faust worker as a subprocess,
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import time

@@ -166,6 +166,8 @@ class FakeGrafana:
             ("PUT", r"/api/v1/provisioning/folder/([^/]+)/rule-groups/([^/]+)", self._put_group),
             ("GET", r"/api/annotations", self._find_annotations),
             ("POST", r"/api/annotations", self._add_annotation),
+            ("PUT", r"/api/annotations/(\d+)", self._update_annotation),
+            ("DELETE", r"/api/annotations/(\d+)", self._delete_annotation),
         ]
         for m, pattern, handler in table:
             match = re.fullmatch(pattern, route)
@@ -469,6 +471,26 @@ class FakeGrafana:
                "tags": list(body.get("tags") or []), "type": "annotation"}
         self.state.annotations.append(ann)
         return 200, {"message": "Annotation added", "id": ann["id"]}
+
+    def _annotation_by_id(self, ann_id):
+        for a in self.state.annotations:
+            if a["id"] == int(ann_id):
+                return a
+        raise ApiError(404, {"message": "Annotation not found"})
+
+    def _update_annotation(self, ann_id, *, query, body):
+        body = _object(body)
+        ann = self._annotation_by_id(ann_id)
+        t = body.get("time")
+        if t is not None and not isinstance(t, int):
+            raise ApiError(400, {"message": "bad request data"})
+        ann.update(time=t or ann["time"], timeEnd=body.get("timeEnd") or t or ann["timeEnd"],
+                   text=body.get("text", ""), tags=list(body.get("tags") or []))
+        return 200, {"message": "Annotation updated"}
+
+    def _delete_annotation(self, ann_id, *, query, body):
+        self.state.annotations.remove(self._annotation_by_id(ann_id))
+        return 200, {"message": "Annotation deleted"}
 
     def _find_annotations(self, *, query, body):
         def one(name: str) -> str | None:
