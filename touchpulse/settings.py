@@ -219,3 +219,22 @@ def _float(text: str, name: str, low: float, high: float) -> float:
     if not low <= value <= high:
         raise SettingsError(f"{name}={value} must be between {low} and {high}")
     return value
+
+
+def settings_markdown() -> str:
+    """The README's settings table (a test keeps the README equal to this)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default is not None else "unset"
+        rows.append(f"| `{s.env}` | {default} | {s.help}{' (secret: masked)' if s.secret else ''} |")
+    return "\n".join(rows)
+
+
+def env_example() -> str:
+    """The `.env.example` file (a test keeps it equal to this)."""
+    lines = ["# touchpulse settings: copy to .env (read from the working directory) or export them.",
+             "# Environment variables win over .env. Unset means the default in brackets.", ""]
+    for s in SETTINGS:
+        lines.append(f"# {s.help}" + (f" [{s.default}]" if s.default is not None else ""))
+        lines.append(f"# {s.env}=")
+    return "\n".join(lines) + "\n"

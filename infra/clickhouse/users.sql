@@ -89,3 +89,4 @@ GRANT SELECT ON {{database}}.followups_latest TO touchpulse_reader;
 GRANT SELECT ON {{database}}.reviews_overdue TO touchpulse_reader;
 GRANT SELECT ON {{database}}.dead_letters_daily TO touchpulse_reader;
 GRANT SELECT ON {{database}}.ingest_freshness TO touchpulse_reader;
+GRANT SELECT ON {{database}}.schema_info TO touchpulse_reader;

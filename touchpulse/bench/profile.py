@@ -23,8 +23,10 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Faust (streams, events, acks)", ("faust/",)),
     ("mode (Faust's service framework)", ("mode/",)),
     ("logging", ("logging/",)),
-    ("asyncio event loop", ("asyncio/", "selectors.py")),
 )
+# Frames where the event loop dispatches callbacks: asyncio code below one of them (create_task,
+# socket writes...) is charged to the library that called it, not to "asyncio".
+_DISPATCH = ("Handle._run (asyncio/events.py", "BaseEventLoop._run_once (asyncio/base_events.py")
 _THREAD = re.compile(r"^thread \((\w+)\)(?:: (.*))?$")
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
 
@@ -70,21 +72,29 @@ WAITING = "waiting in select() (I/O, or a CPU on a busy machine)"
 
 
 def category(frames: list[str]) -> str:
+    return classify(frames)[0]
+
+
+def classify(frames: list[str]) -> tuple[str, str]:
+    """(part of the pipeline, the frame that decided it)."""
     if any(f.startswith("_find_and_load ") for f in frames):
-        return "imports (process start)"
+        return "imports (process start)", ""
     if frames and re.match(r"\w*Selector\.select ", frames[-1]):
-        return WAITING
+        return WAITING, frames[-1]
     for frame in reversed(frames):
+        if frame.startswith(_DISPATCH):  # asyncio's own work, not done on behalf of a caller below it
+            return "asyncio event loop (scheduling, callbacks)", frames[-1]
         for label, needles in CATEGORIES:
             if any(n in frame for n in needles):
-                return label
-    return "other (stdlib, interpreter)"
+                return label, frame
+    return "other (stdlib, interpreter)", frames[-1] if frames else ""
 
 
 def summarise(stacks: list[tuple[list[str], int]], top: int = 25) -> dict:
     total = sum(c for _, c in stacks) or 1
     threads, selfs, inclusive, categories = Counter(), Counter(), Counter(), Counter()
     per_thread: dict[str, Counter] = {}
+    entry: dict[str, Counter] = {}  # category -> the functions through which samples entered it
     names = {}  # py-spy names a thread on some stacks only
     for frames, _ in stacks:
         m = _THREAD.match(frames[0])
@@ -95,8 +105,9 @@ def summarise(stacks: list[tuple[list[str], int]], top: int = 25) -> dict:
         m = _THREAD.match(thread)
         name = (m.group(2) or names.get(m.group(1)) or f"thread {m.group(1)}") if m else thread
         threads[name] += count
-        cat = category(frames)
+        cat, frame = classify(frames)
         categories[cat] += count
+        entry.setdefault(cat, Counter())[function(frame)] += count
         per_thread.setdefault(name, Counter())[cat] += count
         if frames:
             selfs[function(frames[-1])] += count
@@ -106,14 +117,20 @@ def summarise(stacks: list[tuple[list[str], int]], top: int = 25) -> dict:
     def pct(counter: Counter, n: int | None = None) -> list[tuple[str, float]]:
         return [(k, round(100 * v / total, 1)) for k, v in counter.most_common(n)]
 
+    entries = {cat: pct(entry[cat], 4) for cat, _ in categories.most_common()}
     by_thread = {name: pct(per_thread[name]) for name, n in threads.most_common() if n / total >= 0.03}
     return {"samples": total, "threads": pct(threads), "categories": pct(categories), "by_thread": by_thread,
+            "entries": entries,
             "self": pct(selfs, top), "inclusive": pct(inclusive, top)}
 
 
 def format_summary(s: dict) -> str:
-    lines = [f"{s['samples']} samples (CPU only; idle time not sampled)", "", "By part of the pipeline:"]
-    lines += [f"  {p:5.1f} %  {k}" for k, p in s["categories"]]
+    lines = [f"{s['samples']} samples (CPU only; idle time not sampled)", "",
+             "By part of the pipeline (the innermost frame in a known package; asyncio work charged to its "
+             "caller), with the functions that account for most of each part:"]
+    for k, p in s["categories"]:
+        lines.append(f"  {p:5.1f} %  {k}")
+        lines += [f"             {q:5.1f} %  {f}" for f, q in s.get("entries", {}).get(k, []) if f and q >= 0.3]
     lines += ["", "By thread:"] + [f"  {p:5.1f} %  {k}" for k, p in s["threads"]]
     for name, cats in s.get("by_thread", {}).items():
         lines += ["", f"Thread {name}, by part (% of all samples):"] + [f"  {p:5.1f} %  {k}" for k, p in cats]

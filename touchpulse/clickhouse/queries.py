@@ -56,6 +56,9 @@ def query_view(settings: Settings, view: str, day_from: date | None = None, day_
     own = client is None
     client = client or connect(settings)
     try:
+        from touchpulse.clickhouse.setup import ensure_views_current
+        from touchpulse.services import registry, schema_options
+        ensure_views_current(client, schema_options(settings), registry(settings))
         result = client.query(sql, parameters=params)
         return list(result.column_names), result.result_rows
     finally:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from touchpulse.clickhouse.views import build_views, winners
 from touchpulse.core.touchpoints import Registry
 
+SCHEMA_VERSION = 1
 FACT_TABLES = {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys"}
 
 _COMMON = """
@@ -136,6 +137,9 @@ def schema_statements(opts: SchemaOptions, registry: Registry) -> list[str]:
     stmts += view_statements(opts, registry)
     from touchpulse.clickhouse.dashboard_views import dashboard_view_statements
     stmts += dashboard_view_statements(opts, registry)
+    # Last, so it only says "ready" once everything above exists.
+    stmts.append(f"CREATE OR REPLACE VIEW {db}.{q('schema_info')}{on} AS "
+                 f"SELECT {literal(opts.timezone)} AS timezone, {SCHEMA_VERSION} AS schema_version")
     return stmts
 
 

@@ -32,3 +32,31 @@ def sync_targets(client, opts: SchemaOptions, registry: Registry) -> None:
     rows = targets_rows(registry)
     if rows:
         client.insert(f"{opts.database}.touchpoint_targets", rows, column_names=TARGET_COLUMNS)
+
+
+def views_timezone(client, database: str) -> str | None:
+    """The business time zone the views were created for, or None when there is no schema."""
+    try:
+        rows = client.query(f"SELECT timezone FROM {q(database)}.schema_info").result_rows
+    except Exception:  # no database or no schema_info yet
+        return None
+    return rows[0][0] if rows else None
+
+
+def ensure_views_current(client, opts: SchemaOptions, registry: Registry) -> None:
+    """Days and hours are baked into the views at `up`; if TOUCHPULSE_TIMEZONE changed since,
+    re-create them (or, without DDL rights, say exactly what to run)."""
+    current = views_timezone(client, opts.database)
+    if current is None or current == opts.timezone:
+        return
+    log.warning("the views were created for time zone %s but TOUCHPULSE_TIMEZONE is %s: re-creating them",
+                current, opts.timezone)
+    try:
+        for stmt in schema_statements(opts, registry):
+            if " VIEW " in stmt:
+                client.command(stmt)
+    except Exception as exc:
+        from touchpulse.errors import UserError
+        raise UserError(f"the views use time zone {current}, TOUCHPULSE_TIMEZONE is {opts.timezone}, and they "
+                        f"could not be re-created ({str(exc).splitlines()[0][:120]}): run `touchpulse up` "
+                        "with a user allowed to create views") from None

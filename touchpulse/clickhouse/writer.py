@@ -25,6 +25,7 @@ class FactWriter:
     def __init__(self, client, database: str):
         self.client = client
         self.database = database
+        self._contexts: dict[str, object] = {}
 
     def write(self, outcome) -> int:
         """Insert everything in the batch outcome; returns rows written."""
@@ -68,7 +69,16 @@ class FactWriter:
         return seen
 
     def _insert(self, table: str, names: tuple[str, ...], columns: list[list]) -> None:
-        self.client.insert(f"{self.database}.{table}", columns, column_names=list(names), column_oriented=True)
+        # A reusable insert context per table: building one asks the server for the column types,
+        # a round trip per insert otherwise.
+        ctx = self._contexts.get(table)
+        if ctx is None:
+            ctx = self.client.create_insert_context(table, list(names), database=self.database,
+                                                    column_oriented=True)
+            self._contexts[table] = ctx
+        ctx.column_oriented = True
+        ctx.data = columns
+        self.client.insert(context=ctx)
 
 
 def _positions(messages: Iterable) -> list[list]:

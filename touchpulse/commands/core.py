@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
 from datetime import date
 
+from touchpulse.commands.args import day, integer
 from touchpulse.errors import UserError
 from touchpulse.settings import SETTINGS, Settings
 
 log = logging.getLogger("touchpulse")
+
+
+_positive = integer(1)
 
 
 def register(sub) -> None:
@@ -46,9 +49,9 @@ def register(sub) -> None:
     p = sub.add_parser("simulate", help="produce realistic synthetic traffic for all event types",
                        description="Produce realistic synthetic calls, purchases, reviews and surveys over the "
                                    "registry's touchpoints onto the topics (deterministic for a seed).")
-    p.add_argument("--days", type=_positive_int, default=30, help="business days to simulate (default 30)")
+    p.add_argument("--days", type=_positive, default=30, help="business days to simulate (default 30)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    p.add_argument("--end", type=_day, default=None, help="last day simulated, YYYY-MM-DD (default: yesterday)")
+    p.add_argument("--end", type=day, default=None, help="last day simulated, YYYY-MM-DD (default: yesterday)")
     p.add_argument("--clean", action="store_true", help="no malformed messages, duplicates or late events")
     p.set_defaults(func=cmd_simulate)
 
@@ -64,36 +67,19 @@ def register(sub) -> None:
     p = sub.add_parser("query", help="print a metric view",
                        description="Print rows of a ClickHouse metric view, filtered by day and touchpoint.")
     p.add_argument("view", choices=sorted(VIEWS), metavar="VIEW", help="one of: " + ", ".join(sorted(VIEWS)))
-    p.add_argument("--from", dest="day_from", type=_day, help="first day, YYYY-MM-DD")
-    p.add_argument("--to", dest="day_to", type=_day, help="last day, YYYY-MM-DD")
+    p.add_argument("--from", dest="day_from", type=day, help="first day, YYYY-MM-DD")
+    p.add_argument("--to", dest="day_to", type=day, help="last day, YYYY-MM-DD")
     p.add_argument("--touchpoint", help="only this touchpoint")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    p.add_argument("--limit", type=_positive_int, default=None, help="at most this many rows")
+    p.add_argument("--limit", type=_positive, default=None, help="at most this many rows")
     p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("demo", help="what `make demo` runs: up, simulate 30 days, drain, print NPS, down",
                        description="End-to-end demo on the embedded services: up, simulate 30 days, "
                                    "worker --drain, a per-touchpoint table of the last full day, down.")
-    p.add_argument("--days", type=_positive_int, default=30)
+    p.add_argument("--days", type=_positive, default=30)
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=cmd_demo)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a day in the form YYYY-MM-DD") from None
 
 
 def cmd_up(args, settings: Settings) -> int:

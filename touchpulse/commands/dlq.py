@@ -12,6 +12,7 @@ import json
 import sys
 from collections import Counter
 
+from touchpulse.commands.args import integer
 from touchpulse.settings import Settings
 
 
@@ -53,18 +54,8 @@ def _show_options(p: argparse.ArgumentParser, top: bool) -> None:
     # before the action is not overwritten by the action's defaults.
     p.add_argument("--format", choices=("table", "json"), default="table" if top else argparse.SUPPRESS,
                    help="output format (default table)")
-    p.add_argument("--samples", type=_count, metavar="N", default=1 if top else argparse.SUPPRESS,
+    p.add_argument("--samples", type=integer(0), metavar="N", default=1 if top else argparse.SUPPRESS,
                    help="sample messages shown per reason (default 1)")
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
-    return value
 
 
 def cmd_show(args, settings: Settings) -> int:

@@ -38,9 +38,10 @@ def flow_settings(tmp_path_factory) -> Settings:
     }, dotenv=None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory):
-    """One Prefect test server for the session (13-17 s), heartbeats off (they cost ~1 s a run)."""
+    """One Prefect test server (13-17 s), heartbeats off (they cost ~1 s a run). Module scope: the
+    harness's settings are process-wide, and later tests must not find its server."""
     mp = pytest.MonkeyPatch()
     mp.setenv("PREFECT_HOME", str(tmp_path_factory.mktemp("prefect-home")))
     mp.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
