@@ -52,7 +52,7 @@ def run_naive(settings: Settings, max_events: int, max_seconds: float) -> dict:
                 if not isinstance(doc, dict):
                     raise Rejected(None, "expected a JSON object")
                 event = validate_document(doc, etype)
-            except (ValueError, Rejected) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            except (ValueError, TypeError, Rejected) as exc:  # JSONDecodeError, UnicodeDecodeError; None
                 reason = exc.reason if isinstance(exc, Rejected) else f"not valid UTF-8 JSON: {exc}"
                 field = (exc.field or "") if isinstance(exc, Rejected) else ""
                 client.insert(f"{db}.dead_letters", [[etype, reason, field, rec.key or b"", rec.value, *position]],
