@@ -161,8 +161,23 @@ def kafka_end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
     try:
         remaining = {}
         for tp, end in ends.items():
-            committed = group.committed(tp) or 0
+            committed = _committed(group, tp) or 0
             remaining[(tp.topic, tp.partition)] = end if committed < end else 0
         return remaining
     finally:
         group.close()
+
+
+def _committed(group, tp, attempts: int = 3, timeout_ms: int = 10_000) -> int | None:
+    """The group's committed offset, bounded in time: a coordinator stuck in a rebalance must
+    give a clear error, not a drain that hangs."""
+    from kafka.errors import KafkaTimeoutError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return group.committed(tp, timeout_ms=timeout_ms)
+        except KafkaTimeoutError:
+            log.warning("reading the committed offset of %s/%d timed out (attempt %d of %d)",
+                        tp.topic, tp.partition, attempt, attempts)
+    raise UserError(f"cannot read consumer group {group.config['group_id']}'s committed offsets "
+                    f"(is it rebalancing after a worker died?); try again in a minute")

@@ -67,10 +67,19 @@ def committed(pipeline) -> int:
         total = 0
         for name in TOPIC.values():
             for p in c.partitions_for_topic(pipeline.topic(name)) or ():
-                total += c.committed(TopicPartition(pipeline.topic(name), p)) or 0
+                total += _committed_or_zero(c, TopicPartition(pipeline.topic(name), p))
         return total
     finally:
         c.close()
+
+
+def _committed_or_zero(consumer, tp) -> int:
+    """Bounded: while the group rebalances the coordinator may not answer; count that as 0."""
+    from kafka.errors import KafkaTimeoutError
+    try:
+        return consumer.committed(tp, timeout_ms=5000) or 0
+    except KafkaTimeoutError:
+        return 0
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
@@ -152,7 +161,7 @@ def _committed_on(pipeline, name: str) -> int:
     c = KafkaConsumer(bootstrap_servers=pipeline.bootstrap, group_id=pipeline.env["TOUCHPULSE_GROUP"],
                       enable_auto_commit=False)
     try:
-        return sum(c.committed(TopicPartition(pipeline.topic(name), p)) or 0
+        return sum(_committed_or_zero(c, TopicPartition(pipeline.topic(name), p))
                    for p in c.partitions_for_topic(pipeline.topic(name)) or ())
     finally:
         c.close()
