@@ -15,6 +15,7 @@ log = logging.getLogger("touchpulse.worker")
 
 def run_worker(settings: Settings, drain: bool = False, progress=None) -> int:
     """Returns the process exit code."""
+    require_schema(settings)
     tracker = None
     if drain:
         ends = kafka_end_offsets(settings)
@@ -39,3 +40,22 @@ def run_worker(settings: Settings, drain: bool = False, progress=None) -> int:
         log.error("drain stopped before reaching the end offsets of %s", sorted(tracker.remaining))
         return code or 1
     return code
+
+
+def require_schema(settings: Settings) -> None:
+    """Fail at once, in one line, rather than retrying writes into a database that does not exist.
+    (Reads followups: the only table the least-privileged writer may select.)"""
+    from touchpulse.clickhouse.client import connect
+    from touchpulse.clickhouse.schema import q
+    from touchpulse.errors import UserError
+
+    client = connect(settings)
+    try:
+        client.query(f"SELECT 1 FROM {q(settings.database)}.followups LIMIT 0")
+    except Exception as exc:
+        if "UNKNOWN_DATABASE" in str(exc) or "UNKNOWN_TABLE" in str(exc):
+            raise UserError(f"ClickHouse database {settings.database!r} has no touchpulse schema: "
+                            "run `touchpulse up` first") from None
+        raise
+    finally:
+        client.close()

@@ -26,7 +26,10 @@ def describe_service_error(exc: BaseException) -> str | None:
     try:
         from clickhouse_connect.driver.exceptions import ClickHouseError
         if isinstance(exc, ClickHouseError):
-            return "ClickHouse: " + (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            if "UNKNOWN_DATABASE" in text or "UNKNOWN_TABLE" in text:
+                text += "; run `touchpulse up` first"
+            return "ClickHouse: " + text
     except ImportError:  # pragma: no cover
         pass
     return None
