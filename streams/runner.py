@@ -28,6 +28,7 @@ def run_worker(settings: Settings, drain: bool = False, progress=None) -> int:
     app = build_app(settings, tracker, progress)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
                           override_logging=False)
+    worker.spinner = None  # our logs say what happens; the spinner only leaves escape codes in them
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
