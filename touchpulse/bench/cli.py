@@ -7,7 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+from touchpulse.commands.args import integer
 from touchpulse.settings import Settings
+
+
+_count_arg = integer(1)
 
 
 def register(sub) -> None:
@@ -19,16 +23,16 @@ def register(sub) -> None:
                     "event), drain them with `touchpulse worker --drain`, measure freshness under a steady "
                     "stream and time the dashboards' queries over a year of synthetic facts. Progress goes to "
                     "stderr; the table (or --json) to stdout. See benchmarks/README.md.")
-    p.add_argument("--events", type=_count, default=300_000, help="events to pre-load and drain (default 300000)")
+    p.add_argument("--events", type=_count_arg, default=300_000, help="events to pre-load and drain (default 300000)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    p.add_argument("--naive-events", type=_count, default=2_000, help="naive sample size (default 2000)")
+    p.add_argument("--naive-events", type=_count_arg, default=2_000, help="naive sample size (default 2000)")
     p.add_argument("--naive-seconds", type=_seconds, default=20.0, help="naive time limit (default 20)")
     p.add_argument("--freshness-seconds", type=_seconds, default=60.0,
                    help="length of the steady stream (default 60)")
-    p.add_argument("--freshness-rate", type=_count, default=2_000, help="events/s of the steady stream (default 2000)")
-    p.add_argument("--query-rows", type=_count, default=10_000_000,
+    p.add_argument("--freshness-rate", type=_count_arg, default=2_000, help="events/s of the steady stream (default 2000)")
+    p.add_argument("--query-rows", type=_count_arg, default=10_000_000,
                    help="survey answers and calls in the query year, each (default 10000000)")
-    p.add_argument("--query-repeats", type=_count, default=3, help="passes over the queries (default 3)")
+    p.add_argument("--query-repeats", type=_count_arg, default=3, help="passes over the queries (default 3)")
     p.add_argument("--query-budget", type=_seconds, default=900.0,
                    help="no new pass over the queries after this many seconds (default 900)")
     p.add_argument("--skip-naive", action="store_true", help="skip the naive baseline")
@@ -39,16 +43,6 @@ def register(sub) -> None:
     p.add_argument("--work-dir", type=Path, help="parent of the temporary directory (default: the system's)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, data)")
     p.set_defaults(func=cmd_bench)
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
 def _seconds(text: str) -> float:
