@@ -293,20 +293,12 @@ def query_variable(ctx: Context, name: str, label: str, sql: str, *, multi: bool
                    refresh_on_time_change: bool = True) -> dict[str, Any]:
     sql = " ".join(dedent_sql(sql).split())
     return {
-        **_VARIABLE_DEFAULTS,
-        "current": _current(default, include_all),
+        **_variable_base(name, label, description, multi, include_all, _current(default, include_all)),
         "datasource": ctx.ref,
-        "description": description,
-        "hide": 0,
-        "includeAll": include_all,
-        "label": label,
-        "multi": multi,
-        "name": name,
         "options": [],
         "query": sql,
         "refresh": 2 if refresh_on_time_change else 1,
         "regex": "",
-        "skipUrlSync": False,
         "sort": 1,
         "type": "query",
     }
@@ -319,19 +311,18 @@ def custom_variable(name: str, label: str, values: list[str], *, multi: bool = T
     options = ([{"selected": ALL in chosen, "text": "All", "value": ALL}] if include_all else []) + [
         {"selected": v in chosen, "text": v, "value": v} for v in values]
     return {
-        **_VARIABLE_DEFAULTS,
-        "current": current,
-        "description": description,
-        "hide": 0,
-        "includeAll": include_all,
-        "label": label,
-        "multi": multi,
-        "name": name,
+        **_variable_base(name, label, description, multi, include_all, current),
         "options": options,
         "query": ",".join(values),
-        "skipUrlSync": False,
         "type": "custom",
     }
+
+
+def _variable_base(name: str, label: str, description: str, multi: bool, include_all: bool,
+                   current: dict[str, Any]) -> dict[str, Any]:
+    """The fields every template variable has, whatever its type."""
+    return {**_VARIABLE_DEFAULTS, "current": current, "description": description, "hide": 0,
+            "includeAll": include_all, "label": label, "multi": multi, "name": name, "skipUrlSync": False}
 
 
 def _current(default: list[str] | None, include_all: bool) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from touchpulse.core.events import Event, Rejected, parse_event
+from touchpulse.core.events import EVENT_TYPES, Event, Rejected, parse_event
 from touchpulse.core.followups import build_followup, needs_followup
 from touchpulse.core.touchpoints import Registry
 
@@ -57,8 +57,7 @@ class Followup:
 
 @dataclass
 class BatchOutcome:
-    accepted: dict[str, list[Accepted]] = field(default_factory=lambda: {t: [] for t in
-                                                                         ("call", "purchase", "review", "survey")})
+    accepted: dict[str, list[Accepted]] = field(default_factory=lambda: {t: [] for t in EVENT_TYPES})
     dead_letters: list[DeadLetter] = field(default_factory=list)
     followups: list[Followup] = field(default_factory=list)
 

@@ -16,13 +16,13 @@ import pytest
 
 from touchpulse.core.touchpoints import load_registry
 from touchpulse.kafka import broker
+from touchpulse.kafka.topics import TYPE_TOPICS as TOPIC
 from touchpulse.simulate import simulate
 
 pytestmark = pytest.mark.integration
 
 VIEWS = ("nps_daily", "calls_daily", "calls_hourly", "reviews_daily", "purchases_daily", "ingest_daily")
 FACTS = ("calls", "purchases", "reviews", "surveys", "followups", "dead_letters")
-TOPIC = {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys"}
 
 
 def scenario(days: int = 3, seed: int = 11) -> list[tuple[str, bytes, bytes | None]]:

@@ -270,11 +270,12 @@ def _ingest(db: str, tz: str) -> str:
     """Pipeline health by arrival day (Kafka timestamp): every distinct Kafka message once
     (a replayed batch collapses on its position); per type, the first copy of an event_id
     is accepted and later copies are duplicates; dead letters are rejected."""
-    tables = {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys"}
+    from touchpulse.clickhouse.schema import FACT_TABLES  # schema imports this module
+
     unions = "\n        UNION ALL\n        ".join(
         f"SELECT '{etype}' AS type, event_id, src_topic, src_partition, src_offset, any(src_timestamp) AS ts "
         f"FROM {db}.{table} GROUP BY event_id, src_topic, src_partition, src_offset"
-        for etype, table in tables.items())
+        for etype, table in FACT_TABLES.items())
     return f"""
 SELECT day, type, sum(accepted) AS accepted, sum(duplicates) AS duplicates, sum(rejected) AS rejected
 FROM (
