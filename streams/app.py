@@ -109,10 +109,16 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
         async def drained() -> None:
             if drain.done() and not drain.stopping:
                 drain.stopping = True
+                await sink.refresher.run()
                 await app.consumer.commit()
                 log.info("drained: %d events accepted, %d dead letters, %d follow-ups; committed offsets, "
                          "stopping", totals["accepted"], totals["rejected"], totals["followups"])
                 os.kill(os.getpid(), signal.SIGTERM)
+
+    @app.timer(1.0)
+    async def refresh() -> None:
+        if sink.refresher.due() and not (drain is not None and drain.stopping):
+            await sink.refresher.run()
 
     @app.timer(60.0)
     async def report() -> None:

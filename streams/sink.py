@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Awaitable, Callable
@@ -23,6 +24,8 @@ from typing import Awaitable, Callable
 import orjson
 
 from touchpulse.clickhouse.client import connect
+from touchpulse.clickhouse.refresh import refresh_pending
+from touchpulse.clickhouse.setup import views_timezone
 from touchpulse.clickhouse.writer import FactWriter
 from touchpulse.settings import Settings
 from touchpulse.streams.batch import BatchOutcome, DeadLetter, Followup
@@ -111,10 +114,47 @@ class FollowupLedger:
             self._recent.popitem(last=False)
 
 
+class Refresher:
+    """Brings the views' tables up to date with what was written (rollups.py), off the batch path:
+    at most every `refresh_seconds`, and never more than a tenth of the time, so a refresh that
+    grows slow with history cannot starve ingestion."""
+
+    def __init__(self, settings: Settings, sink: ClickHouseSink):
+        self.settings = settings
+        self.sink = sink
+        self.wanted = True  # batches queued by an earlier run may still be waiting
+        self._last_end = 0.0
+        self._last_seconds = 0.0
+        self._timezone: str | None = None
+
+    def due(self) -> bool:
+        wait = max(self.settings.refresh_seconds, 10 * self._last_seconds)
+        return self.wanted and time.monotonic() - self._last_end >= wait
+
+    async def run(self) -> None:
+        self.wanted = False
+        started = time.monotonic()
+        try:
+            result = await self.sink.call("refresh the views' tables", self._refresh)
+        except BaseException:
+            self.wanted = True
+            raise
+        self._last_end = time.monotonic()
+        self._last_seconds = self._last_end - started
+        if result:
+            log.info("refreshed the views' tables from %s", result.describe())
+
+    def _refresh(self, writer: FactWriter):
+        if self._timezone is None:  # the zone the views were made for, which is what they read in
+            self._timezone = views_timezone(writer.client, self.settings.database) or self.settings.timezone
+        return refresh_pending(writer.client, writer.database, self._timezone)
+
+
 class BatchSink:
     def __init__(self, settings: Settings, publish: Publish, dlq_topic: str, followups_topic: str):
         self.sink = ClickHouseSink(settings)
         self.ledger = FollowupLedger(self.sink)
+        self.refresher = Refresher(settings, self.sink)
         self.publish = publish
         self.dlq_topic = dlq_topic
         self.followups_topic = followups_topic
@@ -137,6 +177,8 @@ class BatchSink:
             write.cancel()
             raise
         await write
+        if outcome.accepted_count:
+            self.refresher.wanted = True
 
     def close(self) -> None:
         self.sink.close()

@@ -6,9 +6,11 @@
 -- idempotent, so a password changed in infra/.env takes effect at the next restart.
 --
 --   touchpulse_admin         DDL for `touchpulse up`: owns the database, creates tables and views.
---   touchpulse_writer        the worker: INSERT into the fact tables, SELECT only `followups`
---                            (it looks up follow-ups already raised, so a duplicate survey never
---                            raises a second one).
+--   touchpulse_writer        the worker: INSERT into the fact tables, SELECT `followups` (it looks
+--                            up follow-ups already raised, so a duplicate survey never raises a
+--                            second one); and the refresh (touchpulse/clickhouse/rollups.py): SELECT
+--                            the raw tables, INSERT and SELECT the refreshed tables and their
+--                            bookkeeping, SELECT `schema_info` for the zone the views use.
 --   touchpulse_reader        Grafana, `touchpulse query`, the scheduled flows: SELECT on the views only
 --                            (the flows' Grafana datasource is built from their DSN, so it is this user too).
 --   touchpulse_view_definer  never logs in; the metric views run with its rights.
@@ -44,7 +46,8 @@ GRANT TABLE ENGINE ON ReplicatedMergeTree TO touchpulse_admin;
 GRANT TABLE ENGINE ON ReplicatedReplacingMergeTree TO touchpulse_admin;
 GRANT TABLE ENGINE ON Distributed TO touchpulse_admin;
 
--- Writer: INSERT into the facts, SELECT on followups only; nothing else (no views, no DDL).
+-- Writer: INSERT into the facts; the refresh reads the raw tables and rewrites the refreshed
+-- ones; nothing else (no DDL, no TRUNCATE: `touchpulse refresh --full` is the admin's).
 -- The *_local grants matter only on a cluster, where a Distributed table forwards to them;
 -- distributed_foreground_insert makes an INSERT return only once every shard has its rows,
 -- so the worker never commits Kafka offsets for rows still queued on one node's disk.
@@ -57,14 +60,75 @@ GRANT INSERT ON {{database}}.reviews TO touchpulse_writer;
 GRANT INSERT ON {{database}}.surveys TO touchpulse_writer;
 GRANT INSERT ON {{database}}.followups TO touchpulse_writer;
 GRANT INSERT ON {{database}}.dead_letters TO touchpulse_writer;
+GRANT INSERT ON {{database}}.calls_current TO touchpulse_writer;
+GRANT INSERT ON {{database}}.purchases_current TO touchpulse_writer;
+GRANT INSERT ON {{database}}.reviews_current TO touchpulse_writer;
+GRANT INSERT ON {{database}}.surveys_current TO touchpulse_writer;
+GRANT INSERT ON {{database}}.followups_current TO touchpulse_writer;
+GRANT INSERT ON {{database}}.survey_days TO touchpulse_writer;
+GRANT INSERT ON {{database}}.call_days TO touchpulse_writer;
+GRANT INSERT ON {{database}}.call_hours TO touchpulse_writer;
+GRANT INSERT ON {{database}}.refresh_queue TO touchpulse_writer;
+GRANT INSERT ON {{database}}.refresh_done TO touchpulse_writer;
+GRANT INSERT ON {{database}}.refresh_batches TO touchpulse_writer;
+GRANT INSERT ON {{database}}.refresh_keys TO touchpulse_writer;
+GRANT SELECT ON {{database}}.calls TO touchpulse_writer;
+GRANT SELECT ON {{database}}.purchases TO touchpulse_writer;
+GRANT SELECT ON {{database}}.reviews TO touchpulse_writer;
+GRANT SELECT ON {{database}}.surveys TO touchpulse_writer;
 GRANT SELECT ON {{database}}.followups TO touchpulse_writer;
+GRANT SELECT ON {{database}}.calls_current TO touchpulse_writer;
+GRANT SELECT ON {{database}}.purchases_current TO touchpulse_writer;
+GRANT SELECT ON {{database}}.reviews_current TO touchpulse_writer;
+GRANT SELECT ON {{database}}.surveys_current TO touchpulse_writer;
+GRANT SELECT ON {{database}}.followups_current TO touchpulse_writer;
+GRANT SELECT ON {{database}}.survey_days TO touchpulse_writer;
+GRANT SELECT ON {{database}}.call_days TO touchpulse_writer;
+GRANT SELECT ON {{database}}.call_hours TO touchpulse_writer;
+GRANT SELECT ON {{database}}.refresh_queue TO touchpulse_writer;
+GRANT SELECT ON {{database}}.refresh_done TO touchpulse_writer;
+GRANT SELECT ON {{database}}.refresh_batches TO touchpulse_writer;
+GRANT SELECT ON {{database}}.refresh_keys TO touchpulse_writer;
 GRANT INSERT ON {{database}}.calls_local TO touchpulse_writer;
 GRANT INSERT ON {{database}}.purchases_local TO touchpulse_writer;
 GRANT INSERT ON {{database}}.reviews_local TO touchpulse_writer;
 GRANT INSERT ON {{database}}.surveys_local TO touchpulse_writer;
 GRANT INSERT ON {{database}}.followups_local TO touchpulse_writer;
 GRANT INSERT ON {{database}}.dead_letters_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.calls_current_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.purchases_current_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.reviews_current_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.surveys_current_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.followups_current_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.survey_days_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.call_days_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.call_hours_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.refresh_queue_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.refresh_done_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.refresh_batches_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.refresh_keys_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.calls_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.purchases_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.reviews_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.surveys_local TO touchpulse_writer;
 GRANT SELECT ON {{database}}.followups_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.calls_current_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.purchases_current_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.reviews_current_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.surveys_current_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.followups_current_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.survey_days_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.call_days_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.call_hours_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.refresh_queue_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.refresh_done_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.refresh_batches_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.refresh_keys_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.purchases_daily_snapshot TO touchpulse_writer;
+GRANT SELECT ON {{database}}.purchases_daily_snapshot TO touchpulse_writer;
+GRANT INSERT ON {{database}}.loyalty_monthly_snapshot TO touchpulse_writer;
+GRANT SELECT ON {{database}}.loyalty_monthly_snapshot TO touchpulse_writer;
+GRANT SELECT ON {{database}}.schema_info TO touchpulse_writer;
 
 -- Reader: SELECT on the metric views and nothing else. readonly = 2, fixed by CONST, forbids
 -- writes and DDL even if a wider grant ever slips in, yet lets the Grafana plugin and

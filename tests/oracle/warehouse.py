@@ -11,6 +11,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
 from touchpulse.clickhouse.queries import VIEWS, query_view
+from touchpulse.clickhouse.refresh import refresh_pending
 from touchpulse.clickhouse.schema import SchemaOptions
 from touchpulse.clickhouse.setup import apply_schema, sync_targets
 from touchpulse.clickhouse.writer import FactWriter
@@ -60,7 +61,9 @@ class Warehouse:
         sync_targets(self.client, self.opts, registry)
 
     def view(self, name: str, **settings) -> list[dict]:
-        """Rows as `touchpulse query` reads them; other views and session settings by plain SQL."""
+        """Rows as `touchpulse query` reads them; other views and session settings by plain SQL.
+        What was written is refreshed first, as a worker would have done by then."""
+        refresh_pending(self.client, self.database, self.tz)
         if settings or name not in VIEWS:
             result = self.client.query(f"SELECT * FROM `{self.database}`.`{name}`", settings=settings)
             return [dict(zip(result.column_names, row)) for row in result.result_rows]

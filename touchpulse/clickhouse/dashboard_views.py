@@ -42,19 +42,12 @@ def dashboard_view_statements(opts: SchemaOptions, registry: Registry | None = N
 FROM {db}.{table}
 GROUP BY day, touchpoint""" for etype, table in FACT_TABLES.items())
 
+    # From the refreshed followups_current (rollups.py), ordered by answer day: a dashboard's
+    # time filter reads only its days.
     views["followups_latest"] = f"""
-SELECT followup_id,
-    w.1 AS event_id, w.2 AS response_id, w.3 AS customer_id, w.4 AS touchpoint, w.5 AS brand, w.6 AS kind,
-    w.7 AS score, w.8 AS comment, w.9 AS occurred_at, w.10 AS due_at, w.11 AS created_at,
-    toDate(w.9, {tz}) AS day,
-    w.10 < now64(6) AS overdue
-FROM (
-    SELECT followup_id,
-        argMax(tuple(event_id, response_id, customer_id, touchpoint, brand, kind, score, comment, occurred_at,
-                     due_at, created_at), (created_at, event_id)) AS w
-    FROM {db}.followups
-    GROUP BY followup_id
-)"""
+SELECT followup_id, event_id, response_id, customer_id, touchpoint, brand, kind, score, comment, occurred_at,
+    due_at, created_at, toDate(occurred_at, {tz}) AS day, due_at < now64(6) AS overdue
+FROM {db}.followups_current FINAL"""
 
     views["reviews_overdue"] = f"""
 SELECT r.review_id AS review_id, r.touchpoint AS touchpoint, r.platform AS platform, r.rating AS rating,
@@ -79,8 +72,8 @@ GROUP BY day, type, field, reason_class"""
     sources = [(etype, table, "occurred_at") for etype, table in FACT_TABLES.items()]
     sources += [("dead_letter", "dead_letters", "src_timestamp"), ("followup", "followups", "occurred_at")]
     parts = "\n    UNION ALL\n    ".join(
-        f"SELECT '{etype}' AS type, max(toDateTime64(ingested_at, 3, 'UTC')) AS ingested, "
-        f"max(toDateTime64({at}, 6, 'UTC')) AS occurred, count() AS n FROM {db}.{table}"
+        f"SELECT '{etype}' AS type, toDateTime64(max(ingested_at), 3, 'UTC') AS ingested, "
+        f"toDateTime64(max({at}), 6, 'UTC') AS occurred, count() AS n FROM {db}.{table}"
         for etype, table, at in sources)
     views["ingest_freshness"] = f"""
 SELECT type,

@@ -59,6 +59,9 @@ def query_view(settings: Settings, view: str, day_from: date | None = None, day_
         from touchpulse.clickhouse.setup import ensure_views_current
         from touchpulse.services import registry, schema_options
         ensure_views_current(client, schema_options(settings), registry(settings))
+        if settings.embedded_clickhouse:  # no worker can be running on this chDB: finish its refresh
+            from touchpulse.clickhouse.refresh import refresh_pending
+            refresh_pending(client, settings.database, settings.timezone)
         result = client.query(sql, parameters=params)
         return list(result.column_names), result.result_rows
     finally:

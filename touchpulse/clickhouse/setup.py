@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from touchpulse.clickhouse.refresh import needs_rebuild, rebuild
 from touchpulse.clickhouse.schema import SchemaOptions, q, schema_statements, targets_rows
 from touchpulse.core.touchpoints import Registry
 
@@ -14,9 +15,16 @@ TARGET_COLUMNS = ["touchpoint", "name", "channel", "sla_answer_seconds", "short_
 
 
 def apply_schema(client, opts: SchemaOptions, registry: Registry) -> None:
+    before = views_timezone(client, opts.database)
     for stmt in schema_statements(opts, registry):
         client.command(stmt)
     sync_targets(client, opts, registry)
+    if needs_rebuild(client, opts.database):
+        log.info("computing the current tables and daily aggregates from the facts already stored")
+        log.info("done: %s", rebuild(client, opts.database, opts.timezone, cluster=opts.cluster).describe())
+    elif before is not None and before != opts.timezone:
+        log.info("time zone changed from %s to %s: recomputing the daily aggregates", before, opts.timezone)
+        rebuild(client, opts.database, opts.timezone, entities=False, cluster=opts.cluster)
     log.info("ClickHouse schema ready in database %s (%d touchpoints with targets)",
              opts.database, len(registry.touchpoints))
 
@@ -55,6 +63,7 @@ def ensure_views_current(client, opts: SchemaOptions, registry: Registry) -> Non
         for stmt in schema_statements(opts, registry):
             if " VIEW " in stmt:
                 client.command(stmt)
+        rebuild(client, opts.database, opts.timezone, entities=False, cluster=opts.cluster)
     except Exception as exc:
         from touchpulse.errors import UserError
         raise UserError(f"the views use time zone {current}, TOUCHPULSE_TIMEZONE is {opts.timezone}, and they "

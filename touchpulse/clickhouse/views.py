@@ -1,9 +1,9 @@
-"""The metric views (docs/metrics.md) as SQL, computed at query time over all history.
+"""The metric views (docs/metrics.md) as SQL over the refreshed tables of rollups.py.
 
-Every view starts from `winners(...)`: one row per entity in its winning version, carrying
-only the columns that view needs (the fact rows also hold free text, which a metric never
-reads). Winning means: per event_id the first copy to arrive (later copies are duplicates,
-even if their content differs), then per entity the greatest (occurred_at, event_id).
+Winning means: per event_id the first copy to arrive (later copies are duplicates, even if
+their content differs), then per entity the greatest (occurred_at, event_id). The refresh
+computes that into `<table>_current` and the daily aggregates; views only read them, so a
+dashboard query reads days, not ten million facts.
 Days are `toDate32(ts, tz)` in the business zone: `toDate` wraps around before 1970.
 Targets come from `touchpoint_targets` through a LEFT JOIN that behaves the same whether
 or not the reader's session sets `join_use_nulls`. Sums are exact (integers, Decimals) so
@@ -12,6 +12,7 @@ that a view reads the same on every query, whatever order the threads add in.
 
 from __future__ import annotations
 
+from touchpulse.clickhouse.rollups import current, latest
 from touchpulse.core.touchpoints import Targets
 
 ENTITY = {"calls": "call_id", "purchases": "order_id", "reviews": "review_id", "surveys": "response_id"}
@@ -20,29 +21,11 @@ ROLLING_DAYS = 7
 _MAX_MICROS = "toUnixTimestamp64Micro(toDateTime64('2299-12-31 23:59:59.999999', 6, 'UTC'))"
 
 
-def winners(db: str, table: str, columns: list[str]) -> str:
-    """SELECT <entity key>, event_id, occurred_at, *columns: each entity once, in its winning version."""
+def current_rows(db: str, table: str, columns: list[str]) -> str:
+    """Each entity once, in its winning version, as the last refresh left it (rollups.py)."""
     key = ENTITY[table]
-    cols = [c for c in columns if c not in (key, "event_id", "occurred_at")]
-    first = ", ".join(f"f.{i} AS {c}" for i, c in enumerate([key, "occurred_at", *cols], start=1))
-    win = ", ".join(f"w.{i} AS {c}" for i, c in enumerate(["event_id", "occurred_at", *cols], start=1))
-    return f"""(
-    SELECT {key}, {win}
-    FROM (
-        SELECT {key}, argMax(tuple(event_id, occurred_at, {', '.join(cols)}), tuple(occurred_at, event_id)) AS w
-        FROM (
-            SELECT event_id, {first}
-            FROM (
-                SELECT event_id,
-                    argMin(tuple({key}, occurred_at, {', '.join(cols)}),
-                           tuple(src_timestamp, src_topic, src_partition, src_offset)) AS f
-                FROM {db}.{table}
-                GROUP BY event_id
-            )
-        )
-        GROUP BY {key}
-    )
-)"""
+    cols = [key, "event_id", "occurred_at", *[c for c in columns if c not in (key, "event_id", "occurred_at")]]
+    return f"(\n    SELECT {', '.join(cols)}\n    FROM {current(db, table)}\n)"
 
 
 def _targets_join(db: str, alias: str, names: list[str]) -> str:
@@ -83,11 +66,8 @@ def build_views(db: str, tz: str, d: Targets) -> dict[str, str]:
     views: dict[str, str] = {}
 
     survey_days = f"""(
-    SELECT toDate32(occurred_at, {tz}) AS base_day, touchpoint, brand, kind,
-        count() AS n, countIf(score >= 9) AS p, countIf(score >= 7 AND score <= 8) AS pa, countIf(score <= 6) AS d,
-        max(base_day) OVER () AS horizon
-    FROM {winners(db, 'surveys', ['touchpoint', 'brand', 'kind', 'score'])}
-    GROUP BY base_day, touchpoint, brand, kind
+    SELECT day AS base_day, touchpoint, brand, kind, n, p, pa, d, max(base_day) OVER () AS horizon
+    FROM {latest(db, 'survey_days')}
 )"""
 
     # Each day's counts land on that day (k = 0) and, as the previous period, on the next day (k = 1).
@@ -125,43 +105,31 @@ FROM (
     HAVING responses > 0 AND day <= horizon
 )"""
 
+    # From the daily aggregate: waits and abandon times are kept as arrays, so the targets (joined
+    # now) and the exact quantile apply to the same values a scan of the calls would see.
     views["calls_daily"] = f"""
-SELECT day, touchpoint,
-    count() AS offered,
-    countIf(is_answered) AS answered,
+SELECT day, touchpoint, offered, answered,
     offered - answered AS abandoned,
-    countIf(is_short) AS short_abandoned,
-    countIf(is_in_sla) AS answered_in_sla,
+    toUInt64(arrayCount(x -> x < short_us, abandons_us)) AS short_abandoned,
+    toUInt64(arrayCount(x -> x <= sla_us, waits_us)) AS answered_in_sla,
     if(offered = short_abandoned, NULL, answered_in_sla / (offered - short_abandoned)) AS service_level,
     if(offered = short_abandoned, NULL, (abandoned - short_abandoned) / (offered - short_abandoned)) AS abandon_rate,
-    if(answered = 0, NULL, sumIf(wait_us, is_answered) / answered / 1e6) AS asa_seconds,
-    if(answered = 0, NULL, quantileExactInclusiveIf(0.9)(wait_us, is_answered) / 1e6) AS wait_p90_seconds,
-    if(answered = 0, NULL, toFloat64(sumIf(handle, is_answered)) / answered) AS aht_seconds
+    if(answered = 0, NULL, wait_us_sum / answered / 1e6) AS asa_seconds,
+    if(answered = 0, NULL, arrayReduce('quantileExactInclusive(0.9)', waits_us) / 1e6) AS wait_p90_seconds,
+    if(answered = 0, NULL, toFloat64(handle_sum) / answered) AS aht_seconds
 FROM (
-    SELECT toDate32(c.queued_at, {tz}) AS day, c.touchpoint AS touchpoint,
-        c.answered_at IS NOT NULL AS is_answered,
-        ifNull(dateDiff('microsecond', c.queued_at, c.answered_at), 0) AS wait_us,
-        toDecimal128(ifNull(dateDiff('microsecond', c.answered_at, c.ended_at), 0), 6) / 1000000
-            + toDecimal128(c.hold_seconds + c.wrap_seconds, 9) AS handle,
-        NOT is_answered AND dateDiff('microsecond', c.queued_at, c.ended_at)
-            < toInt64(round({_target('t', 'short_abandon_seconds', d.short_abandon_seconds)} * 1e6)) AS is_short,
-        is_answered AND wait_us
-            <= toInt64(round({_target('t', 'sla_answer_seconds', d.sla_answer_seconds)} * 1e6)) AS is_in_sla
-    FROM {winners(db, 'calls', ['touchpoint', 'direction', 'queued_at', 'answered_at', 'ended_at',
-                                'hold_seconds', 'wrap_seconds'])} AS c
+    SELECT c.day AS day, c.touchpoint AS touchpoint, c.offered AS offered, c.answered AS answered,
+        c.wait_us_sum AS wait_us_sum, c.handle_sum AS handle_sum, c.waits_us AS waits_us,
+        c.abandons_us AS abandons_us,
+        toInt64(round({_target('t', 'short_abandon_seconds', d.short_abandon_seconds)} * 1e6)) AS short_us,
+        toInt64(round({_target('t', 'sla_answer_seconds', d.sla_answer_seconds)} * 1e6)) AS sla_us
+    FROM {latest(db, 'call_days')} AS c
     {_targets_join(db, 't', ['sla_answer_seconds', 'short_abandon_seconds'])}c.touchpoint
-    WHERE c.direction = 'inbound'
-)
-GROUP BY day, touchpoint"""
+)"""
 
     views["calls_hourly"] = f"""
-SELECT toDate32(queued_at, {tz}) AS day, toHour(queued_at, {tz}) AS hour, touchpoint,
-    count() AS offered,
-    countIf(answered_at IS NOT NULL) AS answered,
-    offered - answered AS unanswered
-FROM {winners(db, 'calls', ['touchpoint', 'direction', 'queued_at', 'answered_at'])}
-WHERE direction = 'inbound'
-GROUP BY day, hour, touchpoint"""
+SELECT day, hour, touchpoint, offered, answered, offered - answered AS unanswered
+FROM {latest(db, 'call_hours')}"""
 
     views["reviews_daily"] = f"""
 SELECT day, touchpoint, platform,
@@ -177,12 +145,20 @@ FROM (
         ifNull(dateDiff('microsecond', r.posted_at, r.replied_at), 0) AS reply_us,
         is_replied AND reply_us
             <= toInt64(round({_target('t', 'review_reply_hours', d.review_reply_hours)} * 3600e6)) AS is_in_sla
-    FROM {winners(db, 'reviews', ['touchpoint', 'platform', 'rating', 'posted_at', 'replied_at'])} AS r
+    FROM {current_rows(db, 'reviews', ['touchpoint', 'platform', 'rating', 'posted_at', 'replied_at'])} AS r
     {_targets_join(db, 't', ['review_reply_hours'])}r.touchpoint
 )
 GROUP BY day, touchpoint, platform"""
 
-    views["purchases_daily"] = f"""
+    views.update(snapshot_sources(db, tz))
+    views["ingest_daily"] = _ingest(db, tz)
+    return views
+
+
+def snapshot_sources(db: str, tz: str) -> dict[str, str]:
+    """The views that need every purchase (a customer's first day, a ledger by month): the
+    refresh recomputes them into tables (rollups.SNAPSHOTS) when purchases change."""
+    return {"purchases_daily": f"""
 SELECT day, touchpoint, currency,
     count() AS orders,
     uniqExactIf(customer_id, customer_id != '') AS customers,
@@ -192,14 +168,10 @@ SELECT day, touchpoint, currency,
 FROM (
     SELECT toDate32(occurred_at, {tz}) AS day, touchpoint, currency, customer_id, amount,
         min(day) OVER (PARTITION BY customer_id) AS first_day
-    FROM {winners(db, 'purchases', ['touchpoint', 'customer_id', 'amount', 'currency', 'status'])}
+    FROM {current_rows(db, 'purchases', ['touchpoint', 'customer_id', 'amount', 'currency', 'status'])}
     WHERE status = 'completed'
 )
-GROUP BY day, touchpoint, currency"""
-
-    views["loyalty_monthly"] = _loyalty(db, tz)
-    views["ingest_daily"] = _ingest(db, tz)
-    return views
+GROUP BY day, touchpoint, currency""", "loyalty_monthly": _loyalty(db, tz)}
 
 
 def _loyalty(db: str, tz: str) -> str:
@@ -250,7 +222,7 @@ FROM (
                     SELECT touchpoint, currency, customer_id,
                         arraySort(groupArray(tuple(toUnixTimestamp64Micro(occurred_at), order_id, amount,
                                                    {month('occurred_at')}))) AS s
-                    FROM {winners(db, 'purchases', ['touchpoint', 'customer_id', 'amount', 'currency', 'status'])}
+                    FROM {current_rows(db, 'purchases', ['touchpoint', 'customer_id', 'amount', 'currency', 'status'])}
                     WHERE status = 'completed' AND customer_id != ''
                     GROUP BY touchpoint, currency, customer_id
                 )

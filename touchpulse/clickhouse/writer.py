@@ -7,8 +7,11 @@ views reduce to winning versions, so writing the same batch twice changes no num
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Iterable
 
+from touchpulse.clickhouse.refresh import QUEUE_COLUMNS, queue_rows
+from touchpulse.clickhouse.rollups import FOLLOWUP_COLUMNS
 from touchpulse.clickhouse.schema import FACT_TABLES, q
 from touchpulse.core.events import COMMON_COLUMNS, TYPE_COLUMNS
 from touchpulse.core.timestamps import parse_timestamp
@@ -16,8 +19,6 @@ from touchpulse.core.timestamps import parse_timestamp
 log = logging.getLogger(__name__)
 
 POSITION_COLUMNS = ("src_topic", "src_partition", "src_offset", "src_timestamp")
-FOLLOWUP_COLUMNS = ("followup_id", "event_id", "response_id", "customer_id", "touchpoint", "brand", "kind",
-                    "score", "comment", "occurred_at", "due_at", "created_at")
 DEAD_LETTER_COLUMNS = ("type", "reason", "field", "message_key", "raw")
 
 
@@ -30,6 +31,11 @@ class FactWriter:
     def write(self, outcome) -> int:
         """Insert everything in the batch outcome; returns rows written."""
         rows = 0
+        # Queued before the facts: a crash in between leaves a harmless queue entry, never
+        # facts that no refresh will look at.
+        queued = queue_rows(str(uuid.uuid4()), outcome.accepted, FACT_TABLES, outcome.followups)
+        if queued:
+            self._insert("refresh_queue", tuple(QUEUE_COLUMNS), [list(c) for c in zip(*queued)])
         for etype, accepted in outcome.accepted.items():
             if not accepted:
                 continue

@@ -1,4 +1,4 @@
-"""Core subcommands: up, down, config, emit, simulate, worker, query, demo."""
+"""Core subcommands: up, refresh, down, config, emit, simulate, worker, query, demo."""
 
 from __future__ import annotations
 
@@ -25,6 +25,15 @@ def register(sub) -> None:
                                    "and load the touchpoint targets. Safe to run again at any time (it also "
                                    "re-states history after a registry target change).")
     p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("refresh", help="bring the views' tables up to date (workers do this on their own)",
+                       description="Recompute the current (winning) version of every entity a worker wrote "
+                                   "since the last refresh, and the daily aggregates of the days they touch. "
+                                   "Workers refresh every TOUCHPULSE_REFRESH_SECONDS on their own; run this after "
+                                   "writing facts by other means, or with --full to recompute everything from "
+                                   "the raw facts.")
+    p.add_argument("--full", action="store_true", help="recompute from all raw facts, not only queued batches")
+    p.set_defaults(func=cmd_refresh)
 
     p = sub.add_parser("down", help="stop the local broker (data is kept)",
                        description="Stop the embedded Kafka broker of TOUCHPULSE_HOME. Data stays on disk.")
@@ -85,6 +94,25 @@ def register(sub) -> None:
 def cmd_up(args, settings: Settings) -> int:
     from touchpulse.services import bring_up
     bring_up(settings)
+    return 0
+
+
+def cmd_refresh(args, settings: Settings) -> int:
+    from touchpulse.clickhouse.client import connect
+    from touchpulse.clickhouse.refresh import rebuild, refresh_pending
+    from touchpulse.clickhouse.setup import views_timezone
+    from touchpulse.streams.runner import require_schema
+    require_schema(settings)
+    client = connect(settings)
+    try:
+        zone = views_timezone(client, settings.database) or settings.timezone
+        if args.full:
+            result = rebuild(client, settings.database, zone)
+        else:
+            result = refresh_pending(client, settings.database, zone)
+    finally:
+        client.close()
+    log.info("refreshed: %s" if (result or args.full) else "nothing to refresh: %s", result.describe())
     return 0
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from touchpulse.bench.synthetic import DAYS, plan
 from touchpulse.clickhouse.schema import SchemaOptions
+from touchpulse.clickhouse.refresh import rebuild
 from touchpulse.clickhouse.setup import apply_schema
 from touchpulse.core.touchpoints import default_registry_path, load_registry
 
@@ -23,6 +24,7 @@ def year(chdb_client):
     apply_schema(chdb_client, SchemaOptions(db, "UTC"), REGISTRY)
     for _, _, sql in plan(db, ROWS, END, list(REGISTRY.slugs), followup_below=8):
         chdb_client.command(sql)
+    rebuild(chdb_client, db, "UTC")  # written without a worker, as the bench does
     yield lambda sql: chdb_client.query(sql.replace("DB.", f"`{db}`.")).result_rows
     chdb_client.command(f"DROP DATABASE IF EXISTS `{db}`")
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from touchpulse.clickhouse.schema import FACT_TABLES, SchemaOptions, schema_statements
+from touchpulse.clickhouse.rollups import AGGREGATE_COLUMNS, CURRENT, SNAPSHOTS
 from touchpulse.core.touchpoints import load_registry
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -28,6 +29,11 @@ DB = "{{database}}"
 
 ADMIN, WRITER, READER, DEFINER = "touchpulse_admin", "touchpulse_writer", "touchpulse_reader", "touchpulse_view_definer"
 WRITTEN_TABLES = set(FACT_TABLES.values()) | {"followups", "dead_letters"}  # what FactWriter inserts into
+# What the worker's refresh rewrites (touchpulse.clickhouse.rollups) and reads.
+REFRESHED_TABLES = ({f"{t}_current" for t in CURRENT} | set(AGGREGATE_COLUMNS)
+                    | {"refresh_queue", "refresh_done", "refresh_batches", "refresh_keys"})
+REFRESH_READS = set(CURRENT)
+SNAPSHOT_TABLES = {f"{name}_snapshot" for name in SNAPSHOTS}  # one replicated table, no *_local
 DDL = {"ALL", "CREATE", "ALTER", "DROP", "TRUNCATE", "OPTIMIZE", "CREATE TABLE", "CREATE VIEW", "DROP TABLE",
        "DROP VIEW", "CREATE DATABASE", "DROP DATABASE", "ALTER TABLE", "ALTER VIEW", "SYSTEM", "KILL QUERY"}
 
@@ -98,16 +104,21 @@ def test_the_template_defines_exactly_the_four_users_idempotently():
     assert set(grants()) == {ADMIN, WRITER, READER, DEFINER}
 
 
-def test_the_writer_can_only_insert_the_facts_and_read_followups():
+def test_the_writer_can_only_insert_the_facts_and_refresh():
     tables, views = schema_objects()
     writer = grants()[WRITER]
     inserts = {obj for priv, obj in writer if priv == "INSERT"}
     selects = {obj for priv, obj in writer if priv == "SELECT"}
     assert {priv for priv, _ in writer} == {"INSERT", "SELECT"}
-    assert inserts == {on(t) for t in WRITTEN_TABLES} | {on(f"{t}_local") for t in WRITTEN_TABLES}
-    assert selects == {on("followups"), on("followups_local")}
-    assert {o.split(".", 1)[1] for o in inserts | selects} <= tables, "a grant names a table the schema lacks"
-    assert not {o.split(".", 1)[1] for o in selects} & views, "the writer must not read any view"
+    written = WRITTEN_TABLES | REFRESHED_TABLES
+    snapshots = {on(t) for t in SNAPSHOT_TABLES}
+    assert inserts == {on(t) for t in written} | {on(f"{t}_local") for t in written} | snapshots
+    read = REFRESH_READS | REFRESHED_TABLES
+    assert selects == {on(t) for t in read} | {on(f"{t}_local") for t in read} | {on("schema_info")} | snapshots
+    assert {o.split(".", 1)[1] for o in inserts | selects} <= tables | {"schema_info"}, \
+        "a grant names a table the schema lacks"
+    assert not {o.split(".", 1)[1] for o in selects} & (views - {"schema_info"}), \
+        "the writer must read no view but the schema's time zone"
     assert not {priv for priv, _ in writer} & DDL
     assert not [o for _, o in writer if o.endswith(".*") or o.startswith("*")], "no wildcard grant for the writer"
 
