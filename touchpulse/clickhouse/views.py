@@ -241,29 +241,25 @@ WHERE orders > 0"""
 def _ingest(db: str, tz: str) -> str:
     """Pipeline health by arrival day (Kafka timestamp): every distinct Kafka message once
     (a replayed batch collapses on its position); per type, the first copy of an event_id
-    is accepted and later copies are duplicates; dead letters are rejected."""
+    is accepted (on its arrival day) and every other message is a duplicate; dead letters are
+    rejected. Counted with hash aggregations (no window over all messages)."""
     from touchpulse.clickhouse.schema import FACT_TABLES  # schema imports this module
 
-    unions = "\n        UNION ALL\n        ".join(
-        f"SELECT '{etype}' AS type, event_id, src_topic, src_partition, src_offset, any(src_timestamp) AS ts "
-        f"FROM {db}.{table} GROUP BY event_id, src_topic, src_partition, src_offset"
-        for etype, table in FACT_TABLES.items())
+    parts = []
+    for etype, table in FACT_TABLES.items():
+        parts.append(f"SELECT toDate32(first_ts, {tz}) AS day, '{etype}' AS type, count() AS a, "
+                     f"toUInt64(0) AS m, toUInt64(0) AS r "
+                     f"FROM (SELECT min(src_timestamp) AS first_ts FROM {db}.{table} GROUP BY event_id) "
+                     f"GROUP BY day")
+        parts.append(f"SELECT toDate32(src_timestamp, {tz}) AS day, '{etype}' AS type, toUInt64(0), "
+                     f"uniqExact(src_topic, src_partition, src_offset), toUInt64(0) "
+                     f"FROM {db}.{table} GROUP BY day")
+    parts.append(f"SELECT toDate32(any(src_timestamp), {tz}) AS day, any(type) AS type, toUInt64(0), toUInt64(0), "
+                 f"toUInt64(1) FROM {db}.dead_letters GROUP BY src_topic, src_partition, src_offset")
+    unions = "\n    UNION ALL\n    ".join(parts)
     return f"""
-SELECT day, type, sum(accepted) AS accepted, sum(duplicates) AS duplicates, sum(rejected) AS rejected
+SELECT day, type, sum(a) AS accepted, sum(m) - sum(a) AS duplicates, sum(r) AS rejected
 FROM (
-    SELECT toDate32(ts, {tz}) AS day, type,
-        toUInt64(rank = 1) AS accepted, toUInt64(rank > 1) AS duplicates, toUInt64(0) AS rejected
-    FROM (
-        SELECT type, ts, row_number() OVER (PARTITION BY type, event_id
-                                            ORDER BY ts, src_topic, src_partition, src_offset) AS rank
-        FROM (
-        {unions}
-        )
-    )
-    UNION ALL
-    SELECT toDate32(any(src_timestamp), {tz}) AS day, any(type) AS type,
-        toUInt64(0), toUInt64(0), toUInt64(1)
-    FROM {db}.dead_letters
-    GROUP BY src_topic, src_partition, src_offset
+    {unions}
 )
 GROUP BY day, type"""
