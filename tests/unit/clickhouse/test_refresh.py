@@ -87,3 +87,20 @@ def test_a_time_zone_change_moves_days_in_the_aggregates(wh):
     rebuild(wh.client, wh.database, "Europe/Moscow", entities=False)  # +03:00: already the 11th there
     rows = wh.client.query(f"SELECT day, n FROM `{wh.database}`.survey_days FINAL WHERE sentinel = 0").result_rows
     assert [(str(d), n) for d, n in rows] == [("2024-05-11", 1)]
+
+
+def order(event_id: str, oid: str, status: str, at: str) -> tuple:
+    body = {"event_id": event_id, "type": "purchase", "version": 1, "occurred_at": at, "touchpoint": "retail_store",
+            "order_id": oid, "amount": "10.00", "currency": "EUR", "customer_id": "c1", "status": status}
+    return ("purchases", json.dumps(body).encode(), None)
+
+
+def test_a_snapshot_view_follows_its_source_down_to_empty(wh):
+    """purchases_daily is recomputed whole into a table: a refund must empty it, not leave the
+    previous recomputation visible."""
+    wh.send([order("p1", "o1", "completed", "2024-05-10T12:00:00Z")])
+    assert [(str(r["day"]), r["orders"]) for r in wh.view("purchases_daily")] == [("2024-05-10", 1)]
+    assert len(wh.view("loyalty_monthly")) == 1
+    wh.send([order("p2", "o1", "refunded", "2024-05-10T13:00:00Z")])
+    assert wh.view("purchases_daily") == []
+    assert wh.view("loyalty_monthly") == []
