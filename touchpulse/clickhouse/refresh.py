@@ -62,11 +62,11 @@ QUEUE_COLUMNS = ["batch_id", "fact_table", "keys", "event_ids"]
 def refresh_pending(client, database: str, timezone: str) -> RefreshResult:
     """Bring the current tables and aggregates up to date with every batch queued so far."""
     started = time.perf_counter()
-    db, rid = q(database), str(uuid.uuid4())
+    db, rid = q(database), literal(str(uuid.uuid4()))  # the refresh's id, as an SQL literal
     client.command(f"INSERT INTO {db}.refresh_batches (refresh_id, batch_id) "
-                   f"SELECT DISTINCT toUUID({literal(rid)}), batch_id FROM {db}.refresh_queue "
+                   f"SELECT DISTINCT toUUID({rid}), batch_id FROM {db}.refresh_queue "
                    f"WHERE batch_id NOT IN (SELECT batch_id FROM {db}.refresh_done)")
-    taken = f"(SELECT batch_id FROM {db}.refresh_batches WHERE refresh_id = toUUID({literal(rid)}))"
+    taken = f"(SELECT batch_id FROM {db}.refresh_batches WHERE refresh_id = toUUID({rid}))"
     result = RefreshResult(batches=_scalar(client, f"SELECT count() FROM {taken}"))
     if not result:
         return result
@@ -78,11 +78,11 @@ def refresh_pending(client, database: str, timezone: str) -> RefreshResult:
                   f"(SELECT arrayJoin(event_ids) {queued})") if table in FIRST_COPY_TABLES else ""
         client.command(f"""
 INSERT INTO {db}.refresh_keys (refresh_id, fact_table, key)
-SELECT DISTINCT toUUID({literal(rid)}), {literal(table)}, k FROM (
+SELECT DISTINCT toUUID({rid}), {literal(table)}, k FROM (
     SELECT arrayJoin(keys) AS k {queued}
     {copies}
 )""")
-        dirty = (f"SELECT key FROM {db}.refresh_keys WHERE refresh_id = toUUID({literal(rid)}) "
+        dirty = (f"SELECT key FROM {db}.refresh_keys WHERE refresh_id = toUUID({rid}) "
                  f"AND fact_table = {literal(table)}")
         n = _scalar(client, f"SELECT count() FROM ({dirty})")
         result.entities[table] = n
@@ -99,11 +99,11 @@ def rebuild(client, database: str, timezone: str, entities: bool = True, cluster
     the worker; after a time-zone change only the aggregates (`entities=False`), which are
     emptied first, since days of the old zone may not exist in the new one."""
     started = time.perf_counter()
-    db, rid = q(database), str(uuid.uuid4())
-    taken = f"(SELECT batch_id FROM {db}.refresh_batches WHERE refresh_id = toUUID({literal(rid)}))"
+    db, rid = q(database), literal(str(uuid.uuid4()))  # the refresh's id, as an SQL literal
+    taken = f"(SELECT batch_id FROM {db}.refresh_batches WHERE refresh_id = toUUID({rid}))"
     if entities:  # everything queued so far is covered by recomputing every entity
         client.command(f"INSERT INTO {db}.refresh_batches (refresh_id, batch_id) "
-                       f"SELECT DISTINCT toUUID({literal(rid)}), batch_id FROM {db}.refresh_queue")
+                       f"SELECT DISTINCT toUUID({rid}), batch_id FROM {db}.refresh_queue")
     result = RefreshResult(batches=_scalar(client, f"SELECT count() FROM {taken}"))
     emptied = [name for names in AGGREGATES.values() for name in names]
     emptied += [current_name(t) for t in CURRENT] if entities else []
@@ -145,7 +145,7 @@ def _refresh_table(client, db: str, timezone: str, table: str, rid: str, dirty: 
                    result: RefreshResult) -> None:
     client.command(current_refresh(db, table, rid, dirty))
     if table in AGGREGATES:
-        written = f"{db}.{current_name(table)} WHERE refresh_id = toUUID({literal(rid)})"
+        written = f"{db}.{current_name(table)} WHERE refresh_id = toUUID({rid})"
         _refresh_aggregates(client, db, timezone, table, written, result)
 
 

@@ -127,10 +127,10 @@ def current_rebuild(db: str, table: str, refresh_id: str) -> str:
     tombstones are needed): one pass over the facts instead of a join per entity."""
     key, _ = CURRENT[table]
     cols = [c for c in fact_columns(table) if c != key]
-    out = ", ".join(f"w.{i}" for i in range(1, len(cols) + 1))
+    out = ", ".join(f"w.{i}" for i, _ in enumerate(cols, start=1))
     return f"""
 INSERT INTO {db}.{current_name(table)} ({key}, {', '.join(cols)}, version, is_deleted, refresh_id)
-SELECT {key}, {out}, {VERSION}, toUInt8(0), toUUID('{refresh_id}')
+SELECT {key}, {out}, {VERSION}, toUInt8(0), toUUID({refresh_id})
 FROM ({_winners(db, table, f"{db}.{table}", None)})"""
 
 
@@ -144,12 +144,12 @@ def current_refresh(db: str, table: str, refresh_id: str, dirty: str) -> str:
     own_rows = f"(SELECT * FROM {src} WHERE {key} IN ({dirty}))"
     rows = own_rows if table == "followups" else (
         f"(SELECT * FROM {src} WHERE event_id IN (SELECT event_id FROM {src} WHERE {key} IN ({dirty})))")
-    at_i = cols.index(at) + 1
+    at_i = int(cols.index(at)) + 1
     out = ", ".join(f"if(live, w.{i}, toDateTime64(bucket, 6, 'UTC'))" if c == at else f"w.{i}"
                     for i, c in enumerate(cols, start=1))
     return f"""
 INSERT INTO {db}.{current_name(table)} ({key}, {', '.join(cols)}, version, is_deleted, refresh_id)
-SELECT {key}, {out}, {VERSION}, toUInt8(NOT live), toUUID('{refresh_id}')
+SELECT {key}, {out}, {VERSION}, toUInt8(NOT live), toUUID({refresh_id})
 FROM (
     SELECT b.{key} AS {key}, b.bucket AS bucket, l.w AS w, l.found = 1 AND toDate32(l.w.{at_i}) = b.bucket AS live
     FROM (
@@ -220,11 +220,11 @@ def current(db: str, table: str) -> str:
     return f"{db}.{current_name(table)} FINAL"
 
 
-def snapshot_table(db: str, name: str, sql: str, cluster: str | None) -> str:
-    """The table a snapshot view reads, shaped like the view's own SELECT (EMPTY AS SELECT)."""
-    on = f" ON CLUSTER `{cluster}`" if cluster else ""
+def snapshot_table(db: str, name: str, sql: str, on: str) -> str:
+    """The table a snapshot view reads, shaped like the view's own SELECT (EMPTY AS SELECT).
+    `on` is the ON CLUSTER clause, or empty."""
     engine = "ReplacingMergeTree(version)"
-    if cluster:  # one copy on every node: small, and every shard's readers need all of it
+    if on:  # one copy on every node: small, and every shard's readers need all of it
         engine = (f"ReplicatedReplacingMergeTree('/clickhouse/tables/all/{db.strip('`')}/{name}_snapshot', "
                   "'{shard}-{replica}', version)")
     return (f"CREATE TABLE IF NOT EXISTS {db}.`{name}_snapshot`{on} ENGINE = {engine} "

@@ -228,7 +228,7 @@ def view_statements(opts: SchemaOptions, registry: Registry) -> list[str]:
     views.update(build_views(db, tz, registry.defaults))
     stmts = []
     for name in SNAPSHOTS:  # computed into a table by the refresh; the view reads the table
-        stmts.append(snapshot_table(db, name, views[name], opts.cluster))
+        stmts.append(snapshot_table(db, name, views[name], on))
         views[name] = snapshot_view(db, name)
     return stmts + [f"CREATE OR REPLACE VIEW {db}.{q(name)}{on} AS{sql}" for name, sql in views.items()]
 
