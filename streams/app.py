@@ -1,5 +1,5 @@
-"""The Faust app: one agent over the four event topics, taking batches and handing them to
-the pure batch processor and the sink. All business rules live outside Faust."""
+"""The Faust app: the four event topics consumed in batches (streams/consumer.py), each handed
+to the pure batch processor and the sink. All business rules live outside Faust."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import time
-from datetime import datetime, timezone
 
 import faust
 
@@ -15,7 +14,8 @@ from touchpulse.core.touchpoints import load_registry
 from touchpulse.errors import UserError
 from touchpulse.kafka.topics import Topics, bootstrap, client_config
 from touchpulse.settings import Settings
-from touchpulse.streams.batch import Message, process_batch
+from touchpulse.streams.batch import process_batch
+from touchpulse.streams.consumer import Batch, new_transport
 from touchpulse.streams.drain import DrainTracker
 from touchpulse.streams.sink import BatchSink
 
@@ -41,10 +41,18 @@ def faust_credentials(settings: Settings):
                                  ssl_context=ssl_context)
 
 
+class WorkerApp(faust.App):
+    """A Faust app whose consumer hands whole batches to one handler (streams/consumer.py)
+    instead of running every event through Faust's streams: same group, commits, lifecycle."""
+
+    def _new_transport(self):
+        return new_transport(self)
+
+
 def build_app(settings: Settings, drain: DrainTracker | None = None, progress=None) -> faust.App:
     servers = bootstrap(settings)
     topics = Topics(settings.topic_prefix)
-    app = faust.App(
+    app = WorkerApp(
         settings.group,
         broker=[f"kafka://{s.strip()}" for s in servers.split(",")],
         broker_credentials=faust_credentials(settings),
@@ -64,7 +72,7 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
         broker_rebalance_timeout=30.0,
         producer_acks=-1,
         stream_wait_empty=False,  # never wait on a batch held back by a ClickHouse outage
-        stream_buffer_maxsize=max(settings.batch_size * 2, 4096),
+        broker_max_poll_records=settings.batch_size,
         datadir=str(settings.home / "faust"),
     )
     registry = load_registry(settings.touchpoints)
@@ -79,30 +87,31 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
     sink = BatchSink(settings, publish, topics.dlq, topics.followups)
     totals = {"accepted": 0, "rejected": 0, "followups": 0}
 
-    @app.agent(source, name="touchpulse.ingest")
-    async def ingest(stream):
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_wait):
-            started = time.perf_counter()
-            messages = [_message(e.message) for e in events]
-            outcome = process_batch(messages, topic_types, registry, settings.followup_below)
-            try:
-                await sink.handle(outcome)
-            except BaseException:
-                # Stopped mid-batch (shutdown during an outage): take_events acks the batch on
-                # the way out; pre-marking the messages keeps their offsets uncommitted.
-                for e in events:
-                    e.message.acked = True
-                raise
-            totals["accepted"] += outcome.accepted_count
-            totals["rejected"] += len(outcome.dead_letters)
-            totals["followups"] += len(outcome.followups)
-            log.debug("batch of %d: %d accepted, %d dead letters, %d follow-ups in %.0f ms", len(messages),
-                      outcome.accepted_count, len(outcome.dead_letters), len(outcome.followups),
-                      1000 * (time.perf_counter() - started))
-            if progress is not None:
-                progress(len(messages))
-            if drain is not None:
-                drain.processed(messages)
+    async def ingest(batch: Batch) -> None:
+        """One batch: validate (pure), then write and publish; acknowledge only when both are done.
+        Cancelled mid-way (shutdown during an outage), it acknowledges nothing."""
+        started = time.perf_counter()
+        messages = batch.messages
+        outcome = process_batch(messages, topic_types, registry, settings.followup_below)
+        await sink.handle(outcome)
+        consumer = app.consumer
+        consumer.ack_batch(batch)
+        totals["accepted"] += outcome.accepted_count
+        totals["rejected"] += len(outcome.dead_letters)
+        totals["followups"] += len(outcome.followups)
+        log.debug("batch of %d: %d accepted, %d dead letters, %d follow-ups in %.0f ms", len(messages),
+                  outcome.accepted_count, len(outcome.dead_letters), len(outcome.followups),
+                  1000 * (time.perf_counter() - started))
+        if progress is not None:
+            progress(len(messages))
+        if drain is not None:
+            drain.processed(messages)
+        await consumer.maybe_commit()
+
+    app.touchpulse_batch_handler = ingest
+    app.touchpulse_batch_size = settings.batch_size
+    app.touchpulse_batch_wait = settings.batch_wait
+    app.topics.add(source)  # subscribed without an agent: the batch consumer delivers to `ingest`
 
     if drain is not None:
         @app.timer(0.2)
@@ -130,11 +139,6 @@ def worker_instance_id(settings: Settings) -> str:
     import socket
     where = hashlib.blake2b(str(settings.home).encode(), digest_size=4).hexdigest()
     return os.environ.get("TOUCHPULSE_WORKER_ID") or f"{settings.group}-{socket.gethostname()}-{where}"
-
-
-def _message(m) -> Message:
-    return Message(m.topic, m.partition, m.offset, m.key, m.value,
-                   datetime.fromtimestamp(m.timestamp, timezone.utc) if m.timestamp else datetime.now(timezone.utc))
 
 
 def kafka_end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
