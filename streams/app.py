@@ -17,6 +17,7 @@ from touchpulse.settings import Settings
 from touchpulse.streams.batch import process_batch
 from touchpulse.streams.consumer import Batch, new_transport
 from touchpulse.streams.drain import DrainTracker
+from touchpulse.streams.pipeline import InOrder
 from touchpulse.streams.sink import BatchSink
 
 log = logging.getLogger("touchpulse.worker")
@@ -71,6 +72,10 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
         broker_heartbeat_interval=2.0,
         broker_rebalance_timeout=30.0,
         producer_acks=-1,
+        # A batch raises up to a few thousand follow-ups: 16 KiB producer batches meant dozens of
+        # round trips to the broker (acks=all) per worker batch, most of its time.
+        producer_max_batch_size=512 * 1024,
+        producer_max_request_size=4 * 1024 * 1024,
         stream_wait_empty=False,  # never wait on a batch held back by a ClickHouse outage
         broker_max_poll_records=settings.batch_size,
         datadir=str(settings.home / "faust"),
@@ -87,27 +92,35 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
     sink = BatchSink(settings, publish, topics.dlq, topics.followups)
     totals = {"accepted": 0, "rejected": 0, "followups": 0}
 
+    pipeline = InOrder(depth=2)
+
     async def ingest(batch: Batch) -> None:
-        """One batch: validate (pure), then write and publish; acknowledge only when both are done.
-        Cancelled mid-way (shutdown during an outage), it acknowledges nothing."""
+        """One batch: validate (pure), start its writes and publishes, and return while they run
+        (the next batch is validated meanwhile); it is acknowledged when they are done and every
+        earlier batch is acknowledged. Cancelled (shutdown during an outage), it acknowledges nothing."""
         started = time.perf_counter()
         messages = batch.messages
         outcome = process_batch(messages, topic_types, registry, settings.followup_below)
-        await sink.handle(outcome)
+        finished = await sink.start(outcome)
         consumer = app.consumer
-        consumer.ack_batch(batch)
-        totals["accepted"] += outcome.accepted_count
-        totals["rejected"] += len(outcome.dead_letters)
-        totals["followups"] += len(outcome.followups)
-        log.debug("batch of %d: %d accepted, %d dead letters, %d follow-ups in %.0f ms", len(messages),
-                  outcome.accepted_count, len(outcome.dead_letters), len(outcome.followups),
-                  1000 * (time.perf_counter() - started))
-        if progress is not None:
-            progress(len(messages))
-        if drain is not None:
-            drain.processed(messages)
-        await consumer.maybe_commit()
 
+        async def acknowledge() -> None:
+            consumer.ack_batch(batch)
+            totals["accepted"] += outcome.accepted_count
+            totals["rejected"] += len(outcome.dead_letters)
+            totals["followups"] += len(outcome.followups)
+            log.debug("batch of %d: %d accepted, %d dead letters, %d follow-ups in %.0f ms", len(messages),
+                      outcome.accepted_count, len(outcome.dead_letters), len(outcome.followups),
+                      1000 * (time.perf_counter() - started))
+            if progress is not None:
+                progress(len(messages))
+            if drain is not None:
+                drain.processed(messages)
+            await consumer.maybe_commit()
+
+        await pipeline.submit(finished, acknowledge)
+
+    ingest.cancel = pipeline.cancel  # the consumer abandons unfinished batches when it stops
     app.touchpulse_batch_handler = ingest
     app.touchpulse_batch_size = settings.batch_size
     app.touchpulse_batch_wait = settings.batch_wait

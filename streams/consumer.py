@@ -41,6 +41,8 @@ class Batch:
     generation: int  # the consumer group generation they were fetched in
 
 
+# Awaited once per batch; may return before the batch is finished (it acknowledges with
+# `ack_batch` later, in order). An optional `cancel()` attribute is called when the loop ends.
 BatchHandler = Callable[[Batch], Awaitable[None]]
 
 
@@ -97,6 +99,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if self.transport.app.should_stop:
                 return
             raise
+        finally:
+            cancel = getattr(handler, "cancel", None)
+            if cancel is not None:
+                cancel()  # batches still being written are not acknowledged; they come again
 
     async def _take(self, records, active, out: list[Message]) -> None:
         """Append the fetched records as `Message`s, dropping re-delivered offsets and marking

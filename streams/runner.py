@@ -29,6 +29,7 @@ def run_worker(settings: Settings, drain: bool = False, progress=None) -> int:
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
                           override_logging=False)
     worker.spinner = None  # our logs say what happens; the spinner only leaves escape codes in them
+    app.touchpulse_sink.warm_up()
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
