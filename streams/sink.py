@@ -4,7 +4,7 @@
    (a duplicate survey never yields a second follow-up);
 2. publish dead letters and follow-ups and wait for the broker's acks, and meanwhile
 3. write facts, dead letters and follow-ups to ClickHouse, retrying with backoff while it
-   is unavailable (the agent does not take the next batch meanwhile: backpressure);
+   is unavailable (the consumer takes at most one more batch meanwhile: backpressure);
 4. return, and only then the batch's offsets are acknowledged to Faust (in batch order, see
    streams/pipeline.py; the next batch may be validated while this one is written).
 
@@ -141,6 +141,8 @@ class BatchSink:
         the broker has acknowledged them all and the write has succeeded. Meanwhile the worker
         may validate the next batch (the write runs on the ClickHouse thread, and chDB releases
         the GIL while it inserts)."""
+        # Batches are started one after another, so the ledger has remembered every earlier
+        # batch's follow-ups even while their ClickHouse write is still queued.
         outcome.followups = await self.ledger.keep_new(outcome.followups)
         # Kafka and ClickHouse work in parallel; the batch is done (and acknowledged) when both are.
         write = asyncio.ensure_future(self.sink.call("write a batch", lambda w: w.write(outcome)))
