@@ -1,5 +1,5 @@
-"""The Faust app: one agent over the four event topics, taking batches and handing them to
-the pure batch processor and the sink. All business rules live outside Faust."""
+"""The Faust app: the four event topics consumed in batches (streams/consumer.py), each handed
+to the pure batch processor and the sink. All business rules live outside Faust."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import time
-from datetime import datetime, timezone
 
 import faust
 
@@ -15,8 +14,10 @@ from touchpulse.core.touchpoints import load_registry
 from touchpulse.errors import UserError
 from touchpulse.kafka.topics import Topics, bootstrap, client_config
 from touchpulse.settings import Settings
-from touchpulse.streams.batch import Message, process_batch
+from touchpulse.streams.batch import process_batch
+from touchpulse.streams.consumer import Batch, new_transport
 from touchpulse.streams.drain import DrainTracker
+from touchpulse.streams.pipeline import InOrder
 from touchpulse.streams.sink import BatchSink
 
 log = logging.getLogger("touchpulse.worker")
@@ -41,10 +42,18 @@ def faust_credentials(settings: Settings):
                                  ssl_context=ssl_context)
 
 
+class WorkerApp(faust.App):
+    """A Faust app whose consumer hands whole batches to one handler (streams/consumer.py)
+    instead of running every event through Faust's streams: same group, commits, lifecycle."""
+
+    def _new_transport(self):
+        return new_transport(self)
+
+
 def build_app(settings: Settings, drain: DrainTracker | None = None, progress=None) -> faust.App:
     servers = bootstrap(settings)
     topics = Topics(settings.topic_prefix)
-    app = faust.App(
+    app = WorkerApp(
         settings.group,
         broker=[f"kafka://{s.strip()}" for s in servers.split(",")],
         broker_credentials=faust_credentials(settings),
@@ -63,8 +72,12 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
         broker_heartbeat_interval=2.0,
         broker_rebalance_timeout=30.0,
         producer_acks=-1,
+        # A batch raises up to a few thousand follow-ups: 16 KiB producer batches meant dozens of
+        # round trips to the broker (acks=all) per worker batch, most of its time.
+        producer_max_batch_size=512 * 1024,
+        producer_max_request_size=4 * 1024 * 1024,
         stream_wait_empty=False,  # never wait on a batch held back by a ClickHouse outage
-        stream_buffer_maxsize=max(settings.batch_size * 2, 4096),
+        broker_max_poll_records=settings.batch_size,
         datadir=str(settings.home / "faust"),
     )
     registry = load_registry(settings.touchpoints)
@@ -79,20 +92,20 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
     sink = BatchSink(settings, publish, topics.dlq, topics.followups)
     totals = {"accepted": 0, "rejected": 0, "followups": 0}
 
-    @app.agent(source, name="touchpulse.ingest")
-    async def ingest(stream):
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_wait):
-            started = time.perf_counter()
-            messages = [_message(e.message) for e in events]
-            outcome = process_batch(messages, topic_types, registry, settings.followup_below)
-            try:
-                await sink.handle(outcome)
-            except BaseException:
-                # Stopped mid-batch (shutdown during an outage): take_events acks the batch on
-                # the way out; pre-marking the messages keeps their offsets uncommitted.
-                for e in events:
-                    e.message.acked = True
-                raise
+    pipeline = InOrder(depth=2)
+
+    async def ingest(batch: Batch) -> None:
+        """One batch: validate (pure), start its writes and publishes, and return while they run
+        (the next batch is validated meanwhile); it is acknowledged when they are done and every
+        earlier batch is acknowledged. Cancelled (shutdown during an outage), it acknowledges nothing."""
+        started = time.perf_counter()
+        messages = batch.messages
+        outcome = process_batch(messages, topic_types, registry, settings.followup_below)
+        finished = await sink.start(outcome)
+        consumer = app.consumer
+
+        async def acknowledge() -> None:
+            consumer.ack_batch(batch)
             totals["accepted"] += outcome.accepted_count
             totals["rejected"] += len(outcome.dead_letters)
             totals["followups"] += len(outcome.followups)
@@ -103,6 +116,15 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
                 progress(len(messages))
             if drain is not None:
                 drain.processed(messages)
+            await consumer.maybe_commit()
+
+        await pipeline.submit(finished, acknowledge)
+
+    ingest.cancel = pipeline.cancel  # the consumer abandons unfinished batches when it stops
+    app.touchpulse_batch_handler = ingest
+    app.touchpulse_batch_size = settings.batch_size
+    app.touchpulse_batch_wait = settings.batch_wait
+    app.topics.add(source)  # subscribed without an agent: the batch consumer delivers to `ingest`
 
     if drain is not None:
         @app.timer(0.2)
@@ -136,11 +158,6 @@ def worker_instance_id(settings: Settings) -> str:
     import socket
     where = hashlib.blake2b(str(settings.home).encode(), digest_size=4).hexdigest()
     return os.environ.get("TOUCHPULSE_WORKER_ID") or f"{settings.group}-{socket.gethostname()}-{where}"
-
-
-def _message(m) -> Message:
-    return Message(m.topic, m.partition, m.offset, m.key, m.value,
-                   datetime.fromtimestamp(m.timestamp, timezone.utc) if m.timestamp else datetime.now(timezone.utc))
 
 
 def kafka_end_offsets(settings: Settings) -> dict[tuple[str, int], int]:

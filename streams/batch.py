@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from touchpulse.core.events import EVENT_TYPES, Event, Rejected, parse_event
 from touchpulse.core.followups import build_followup, needs_followup
 from touchpulse.core.touchpoints import Registry
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A consumed Kafka record, whatever client consumed it."""
+class Message(NamedTuple):
+    """A consumed Kafka record, whatever client consumed it. (A NamedTuple, immutable like the
+    frozen dataclass it was, because the worker builds one per record: ~1 µs less each.)"""
     topic: str
     partition: int
     offset: int

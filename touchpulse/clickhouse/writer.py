@@ -1,14 +1,19 @@
 """The ClickHouse sink: one columnar insert per table per batch.
 
 Rows carry their Kafka position and land in ReplacingMergeTree tables keyed by it, and the
-views reduce to winning versions, so writing the same batch twice changes no number.
+refresh recomputes winning versions from them, so writing the same batch twice changes no
+number. Each batch also queues its entity keys for that refresh (rollups.py).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime, timedelta, timezone
+from operator import itemgetter
 from typing import Iterable
+
+from clickhouse_connect.datatypes.temporal import DateTime64
 
 from touchpulse.clickhouse.refresh import QUEUE_COLUMNS, queue_rows
 from touchpulse.clickhouse.rollups import FOLLOWUP_COLUMNS
@@ -20,6 +25,7 @@ log = logging.getLogger(__name__)
 
 POSITION_COLUMNS = ("src_topic", "src_partition", "src_offset", "src_timestamp")
 DEAD_LETTER_COLUMNS = ("type", "reason", "field", "message_key", "raw")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class FactWriter:
@@ -27,6 +33,18 @@ class FactWriter:
         self.client = client
         self.database = database
         self._contexts: dict[str, object] = {}
+
+    def prepare(self) -> None:
+        """Build every table's insert context now (a column-type query each), and let
+        clickhouse-connect import pandas and numpy (it checks every insert's data against their
+        types; the import takes ~0.7 s), so that the first batch pays for neither."""
+        from clickhouse_connect.driver import options
+        options.pd, options.np  # noqa: B018 - resolved lazily on first access
+        for etype, table in FACT_TABLES.items():
+            self._context(table, COMMON_COLUMNS + TYPE_COLUMNS[etype] + POSITION_COLUMNS)
+        self._context("followups", FOLLOWUP_COLUMNS + POSITION_COLUMNS)
+        self._context("dead_letters", DEAD_LETTER_COLUMNS + POSITION_COLUMNS)
+        self._context("refresh_queue", tuple(QUEUE_COLUMNS))
 
     def write(self, outcome) -> int:
         """Insert everything in the batch outcome; returns rows written."""
@@ -40,7 +58,7 @@ class FactWriter:
             if not accepted:
                 continue
             names = COMMON_COLUMNS + TYPE_COLUMNS[etype]
-            columns = [[a.event.values[n] for a in accepted] for n in names]
+            columns = _columns([a.event.values for a in accepted], names)
             columns += _positions(a.message for a in accepted)
             self._insert(FACT_TABLES[etype], names + POSITION_COLUMNS, columns)
             rows += len(accepted)
@@ -77,14 +95,50 @@ class FactWriter:
     def _insert(self, table: str, names: tuple[str, ...], columns: list[list]) -> None:
         # A reusable insert context per table: building one asks the server for the column types,
         # a round trip per insert otherwise.
-        ctx = self._contexts.get(table)
-        if ctx is None:
-            ctx = self.client.create_insert_context(table, list(names), database=self.database,
-                                                    column_oriented=True)
-            self._contexts[table] = ctx
+        ctx, units = self._context(table, names)
+        for i, unit in units:
+            columns[i] = datetime_ticks(columns[i], unit)
         ctx.column_oriented = True
         ctx.data = columns
         self.client.insert(context=ctx)
+
+    def _context(self, table: str, names: tuple[str, ...]):
+        entry = self._contexts.get(table)
+        if entry is None:
+            ctx = self.client.create_insert_context(table, list(names), database=self.database,
+                                                    column_oriented=True)
+            entry = self._contexts[table] = (ctx, datetime64_units(ctx.column_types))
+        return entry
+
+
+def datetime64_units(column_types) -> list[tuple[int, timedelta]]:
+    """(index, tick) of every DateTime64 column, from the insert context's column types."""
+    units = []
+    for i, t in enumerate(column_types):
+        if isinstance(t, DateTime64):
+            units.append((i, timedelta(seconds=1) / t.prec))
+    return units
+
+
+def datetime_ticks(values: list, unit: timedelta) -> list:
+    """Aware datetimes as DateTime64 ticks (None stays None), which clickhouse-connect writes as
+    they are; given datetimes it converts each through `timestamp()` and float arithmetic, about
+    five times slower. Same result: ticks are floored, as clickhouse-connect floors them. A naive
+    datetime (never produced by touchpulse) leaves the column to clickhouse-connect's own
+    conversion."""
+    try:
+        return [None if v is None else (v - _EPOCH) // unit for v in values]
+    except TypeError:
+        return values
+
+
+def _columns(rows: list[dict], names: tuple[str, ...]) -> list[list]:
+    """Dicts to columns: one C-level itemgetter per row and a zip to transpose, ~8x faster than
+    a lookup per cell in Python."""
+    if len(names) == 1 or not rows:
+        return [[row[n] for row in rows] for n in names]
+    get = itemgetter(*names)
+    return [list(column) for column in zip(*map(get, rows))]
 
 
 def _positions(messages: Iterable) -> list[list]:

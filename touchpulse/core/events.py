@@ -175,14 +175,23 @@ def _string(doc: dict, name: str, *, required: bool = False, max_len: int, min_l
     return value
 
 
+# Slugs (touchpoints, platforms, brands) repeat on almost every event: remembering the few
+# valid ones skips the regex. Bounded, and only ever holds strings the regex accepted.
+_VALID_SLUGS: set[str] = set()
+
+
 def _slug(doc: dict, name: str, *, required: bool = False) -> str:
     value = doc.get(name)
     if value is None:
         if required:
             raise Rejected(name, "is required")
         return ""
+    if type(value) is str and value in _VALID_SLUGS:
+        return value
     if not isinstance(value, str) or not SLUG.fullmatch(value):
         raise Rejected(name, f"must be a slug matching ^[a-z][a-z0-9_]{{0,63}}$, got {_show(value)}")
+    if len(_VALID_SLUGS) < 10_000:
+        _VALID_SLUGS.add(value)
     return value
 
 

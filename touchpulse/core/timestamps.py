@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 # Date, 'T'/'t'/space, time with seconds, optional fraction, then a mandatory Z or +hh:mm.
 # ASCII digits only: a Unicode \d would let e.g. Arabic-Indic digits through the pattern.
@@ -20,8 +20,58 @@ class TimestampError(ValueError):
     """A value that is not an RFC 3339 timestamp with an offset."""
 
 
+_fromisoformat = datetime.fromisoformat
+_UTC = timezone.utc
+# UTC offset text ("+03:00") -> timedelta, for the offsets fromisoformat accepts; a few dozen exist.
+_OFFSETS: dict[str, timedelta] = {}
+_MIN_YEAR, _MAX_YEAR = MIN_TIMESTAMP.year, MAX_TIMESTAMP.year
+
+
 def parse_timestamp(value: object) -> datetime:
-    """Parse to an aware UTC datetime with microsecond precision (finer digits are truncated)."""
+    """Parse to an aware UTC datetime with microsecond precision (finer digits are truncated).
+
+    The worker parses three or four timestamps per event, so the common shapes (a 'Z' or a
+    '+hh:mm' offset, at most microseconds) take a fast path: one regex match and one
+    `fromisoformat` of the UTC text, the offset subtracted as a cached timedelta instead of
+    `astimezone` (which alone cost more than the rest). Anything unusual, and every error, goes
+    through `_parse_slow`, the reference path, so results and messages are the same either way."""
+    if type(value) is not str:
+        return _parse_slow(value)
+    m = _RFC3339.fullmatch(value)
+    if m is None:
+        return _parse_slow(value)
+    frac = m.group(1)
+    if frac is not None and len(frac) > 6:
+        return _parse_slow(value)
+    last = value[-1]
+    try:
+        if last == "Z":
+            parsed = _fromisoformat(value)
+        elif last in "z":
+            return _parse_slow(value)
+        else:
+            offset = _OFFSETS.get(value[-6:])
+            if offset is None:
+                offset = _offset(value[-6:])
+            # "...Z" parses as UTC; subtracting the offset gives the same instant in UTC.
+            parsed = _fromisoformat(value[:-6] + "Z") - offset
+    except (ValueError, OverflowError):
+        return _parse_slow(value)
+    if not _MIN_YEAR <= parsed.year < _MAX_YEAR:
+        return _parse_slow(value)
+    return parsed
+
+
+def _offset(text: str) -> timedelta:
+    """The timedelta of '+hh:mm', validated by fromisoformat itself (raises ValueError like it)."""
+    offset = _fromisoformat("2000-01-01T00:00:00" + text).utcoffset()
+    if len(_OFFSETS) < 4096:
+        _OFFSETS[text] = offset
+    return offset
+
+
+def _parse_slow(value: object) -> datetime:
+    """The reference parser: every accepted shape, and the error messages."""
     if not isinstance(value, str):
         raise TimestampError(f"expected an RFC 3339 timestamp string, got {type(value).__name__}")
     m = _RFC3339.fullmatch(value)
@@ -47,7 +97,10 @@ def parse_timestamp(value: object) -> datetime:
 
 
 def format_timestamp(ts: datetime) -> str:
-    """RFC 3339 in UTC with microseconds, the canonical form touchpulse emits."""
+    """RFC 3339 in UTC with microseconds, the canonical form touchpulse emits. (For UTC times
+    with four-digit years, all that parsing produces, `isoformat` gives the same text ~4x faster.)"""
+    if ts.tzinfo is _UTC and ts.year >= 1000:
+        return ts.isoformat(timespec="microseconds")[:-6] + "Z"
     return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from touchpulse.core.events import parse_event
 from touchpulse.core.followups import build_followup, followup_id, needs_followup
@@ -78,3 +80,14 @@ def test_same_event_gives_same_followup_id_whenever_it_is_built():
     a = build_followup(survey(2), 48, datetime(2024, 5, 1, tzinfo=UTC))
     b = build_followup(survey(2), 48, datetime(2024, 6, 1, tzinfo=UTC))
     assert a["followup_id"] == b["followup_id"] and a["created_at"] != b["created_at"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(min_size=1, max_size=128))
+def test_followup_id_is_the_uuid5_of_the_event_id(event_id):
+    from touchpulse.core.followups import _NAMESPACE
+    try:
+        event_id.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates cannot be in a decoded JSON event_id either
+        return
+    assert followup_id(event_id) == str(uuid.uuid5(_NAMESPACE, event_id))

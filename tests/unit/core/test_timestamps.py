@@ -75,3 +75,46 @@ def test_format_is_utc_with_microseconds_and_z():
 def test_format_then_parse_round_trips(ts):
     assert parse_timestamp(format_timestamp(ts)) == ts
     assert parse_timestamp(ts.isoformat()) == ts
+
+
+# The fast path must agree with the reference parser on everything: values and error messages.
+_YEARS = st.sampled_from(["0000", "0001", "1899", "1900", "1970", "2024", "2299", "2300", "9999"])
+_TWO = st.sampled_from(["00", "01", "09", "12", "13", "23", "24", "28", "29", "30", "31", "59", "60", "99"])
+_OFFSETS = st.sampled_from(["Z", "z", "+00:00", "-00:00", "+03:00", "-02:30", "+05:45", "+23:59", "-23:59",
+                            "+24:00", "+12:60", "+1:00", "", "ZZ"])
+
+
+def _outcome(fn, value):
+    from touchpulse.core.timestamps import TimestampError
+    try:
+        got = fn(value)
+    except TimestampError as exc:
+        return ("error", str(exc))
+    return ("ok", got, got.tzinfo is UTC)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_YEARS, _TWO, _TWO, st.sampled_from("Tt x"), _TWO, _TWO, _TWO,
+       st.sampled_from(["", ".", ".1", ".123", ".123456", ".1234567", ".123456789", ".1234567890"]), _OFFSETS)
+def test_fast_path_matches_the_reference_parser(year, month, day, sep, hour, minute, second, frac, offset):
+    from touchpulse.core.timestamps import _parse_slow
+    text = f"{year}-{month}-{day}{sep}{hour}:{minute}:{second}{frac}{offset}"
+    assert _outcome(parse_timestamp, text) == _outcome(_parse_slow, text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=40))
+def test_fast_path_matches_the_reference_parser_on_any_text(text):
+    from touchpulse.core.timestamps import _parse_slow
+    assert _outcome(parse_timestamp, text) == _outcome(_parse_slow, text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.sampled_from(
+    [UTC, timezone(timedelta(hours=3)), timezone(timedelta(hours=-2, minutes=-30))])))
+def test_format_timestamp_matches_strftime(ts):
+    try:
+        utc = ts.astimezone(UTC)
+    except OverflowError:
+        return
+    assert format_timestamp(ts) == utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
