@@ -3,6 +3,7 @@ to the pure batch processor and the sink. All business rules live outside Faust.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -127,20 +128,25 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
     app.topics.add(source)  # subscribed without an agent: the batch consumer delivers to `ingest`
 
     if drain is not None:
+        async def finish_drain() -> None:
+            await app.consumer.commit()
+            log.info("drained: %d events accepted, %d dead letters, %d follow-ups; committed offsets; "
+                     "refreshing the views' tables", totals["accepted"], totals["rejected"], totals["followups"])
+            await sink.refresher.run()
+            log.info("drain finished, stopping")
+            os.kill(os.getpid(), signal.SIGTERM)
+
         @app.timer(0.2)
         async def drained() -> None:
             if drain.done() and not drain.stopping:
                 drain.stopping = True
-                await sink.refresher.run()
-                await app.consumer.commit()
-                log.info("drained: %d events accepted, %d dead letters, %d follow-ups; committed offsets, "
-                         "stopping", totals["accepted"], totals["rejected"], totals["followups"])
-                os.kill(os.getpid(), signal.SIGTERM)
+                app.touchpulse_finishing = asyncio.ensure_future(finish_drain())  # not in the timer: it takes a while
 
-    @app.timer(1.0)
-    async def refresh() -> None:
-        if sink.refresher.due() and not (drain is not None and drain.stopping):
-            await sink.refresher.run()
+    if drain is None:  # a drain refreshes once, at the end: nobody waits on its views meanwhile
+        @app.timer(1.0)
+        async def refresh() -> None:
+            if sink.refresher.due():
+                await sink.refresher.run()
 
     @app.timer(60.0)
     async def report() -> None:

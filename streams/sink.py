@@ -40,10 +40,10 @@ Publish = Callable[[str, bytes | None, bytes, list[tuple[str, bytes]]], Awaitabl
 class ClickHouseSink:
     """Owns the ClickHouse client on one dedicated thread (clients are not thread-safe)."""
 
-    def __init__(self, settings: Settings, max_backoff: float = 30.0):
+    def __init__(self, settings: Settings, max_backoff: float = 30.0, thread_name: str = "clickhouse"):
         self.settings = settings
         self.max_backoff = max_backoff
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=thread_name)
         self._local = threading.local()
 
     def _writer(self) -> FactWriter:
@@ -129,12 +129,13 @@ class FollowupLedger:
 
 class Refresher:
     """Brings the views' tables up to date with what was written (rollups.py), off the batch path:
-    at most every `refresh_seconds`, and never more than a tenth of the time, so a refresh that
-    grows slow with history cannot starve ingestion."""
+    on its own thread and ClickHouse connection (so writes go on meanwhile), at most every
+    `refresh_seconds`, and never more than a tenth of the time, so a refresh that grows slow
+    with history cannot starve ingestion."""
 
-    def __init__(self, settings: Settings, sink: ClickHouseSink):
+    def __init__(self, settings: Settings):
         self.settings = settings
-        self.sink = sink
+        self.sink = ClickHouseSink(settings, thread_name="refresh")
         self.wanted = True  # batches queued by an earlier run may still be waiting
         self._last_end = 0.0
         self._last_seconds = 0.0
@@ -167,7 +168,7 @@ class BatchSink:
     def __init__(self, settings: Settings, publish: Publish, dlq_topic: str, followups_topic: str):
         self.sink = ClickHouseSink(settings)
         self.ledger = FollowupLedger(self.sink)
-        self.refresher = Refresher(settings, self.sink)
+        self.refresher = Refresher(settings)
         self.publish = publish
         self.dlq_topic = dlq_topic
         self.followups_topic = followups_topic
@@ -186,8 +187,6 @@ class BatchSink:
         outcome.followups = await self.ledger.keep_new(outcome.followups)
         # Kafka and ClickHouse work in parallel; the batch is done (and acknowledged) when both are.
         write = asyncio.ensure_future(self.sink.call("write a batch", lambda w: w.write(outcome)))
-        if outcome.accepted_count:  # its refresh runs on the ClickHouse thread, after this write
-            self.refresher.wanted = True
         try:
             acks = []
             for d in outcome.dead_letters:
@@ -199,10 +198,9 @@ class BatchSink:
         except BaseException:
             write.cancel()
             raise
-        return asyncio.ensure_future(self._finish(write, acks))
+        return asyncio.ensure_future(self._finish(write, acks, bool(outcome.accepted_count)))
 
-    @staticmethod
-    async def _finish(write: asyncio.Future, acks: list) -> None:
+    async def _finish(self, write: asyncio.Future, acks: list, refresh: bool) -> None:
         try:
             if acks:
                 await asyncio.gather(*acks)
@@ -210,6 +208,8 @@ class BatchSink:
             write.cancel()
             raise
         await write
+        if refresh:  # only now is the batch's queue entry sure to be visible to a refresh
+            self.refresher.wanted = True
 
     async def handle(self, outcome: BatchOutcome) -> None:
         """The whole batch, start to finish."""
@@ -217,6 +217,7 @@ class BatchSink:
 
     def close(self) -> None:
         self.sink.close()
+        self.refresher.sink.close()
 
 
 def dead_letter_headers(d: DeadLetter) -> list[tuple[str, bytes]]:
