@@ -3,8 +3,9 @@
 Grafana's reader user may only select views, so every panel reads one: the latest follow-ups
 with their comments, reviews still unanswered past their target, dead letters grouped by
 reason, freshness per fact type, and which touchpoints the data mentions (for the template
-variable, so a new touchpoint shows up on its own). Like the contract views they are plain
-views: computed at query time, so replays and late events never skew them.
+variable, so a new touchpoint shows up on its own). Follow-ups and reviews come from the
+refreshed `*_current` tables (rollups.py); the rest describe the raw stream and count it at
+query time, so replays and late events never skew them.
 """
 
 from __future__ import annotations
