@@ -63,10 +63,7 @@ def refresh_pending(client, database: str, timezone: str) -> RefreshResult:
     """Bring the current tables and aggregates up to date with every batch queued so far."""
     started = time.perf_counter()
     db, rid = q(database), literal(str(uuid.uuid4()))  # the refresh's id, as an SQL literal
-    client.command(f"INSERT INTO {db}.refresh_batches (refresh_id, batch_id) "
-                   f"SELECT DISTINCT toUUID({rid}), batch_id FROM {db}.refresh_queue "
-                   f"WHERE batch_id NOT IN (SELECT batch_id FROM {db}.refresh_done)")
-    taken = f"(SELECT batch_id FROM {db}.refresh_batches WHERE refresh_id = toUUID({rid}))"
+    taken = _take_batches(client, db, rid, pending_only=True)
     result = RefreshResult(batches=_scalar(client, f"SELECT count() FROM {taken}"))
     if not result:
         return result
@@ -100,11 +97,9 @@ def rebuild(client, database: str, timezone: str, entities: bool = True, cluster
     emptied first, since days of the old zone may not exist in the new one."""
     started = time.perf_counter()
     db, rid = q(database), literal(str(uuid.uuid4()))  # the refresh's id, as an SQL literal
-    taken = f"(SELECT batch_id FROM {db}.refresh_batches WHERE refresh_id = toUUID({rid}))"
-    if entities:  # everything queued so far is covered by recomputing every entity
-        client.command(f"INSERT INTO {db}.refresh_batches (refresh_id, batch_id) "
-                       f"SELECT DISTINCT toUUID({rid}), batch_id FROM {db}.refresh_queue")
-    result = RefreshResult(batches=_scalar(client, f"SELECT count() FROM {taken}"))
+    # Everything queued so far is covered by recomputing every entity; aggregates alone take none.
+    taken = _take_batches(client, db, rid, pending_only=False) if entities else None
+    result = RefreshResult(batches=_scalar(client, f"SELECT count() FROM {taken}") if taken else 0)
     emptied = [name for names in AGGREGATES.values() for name in names]
     emptied += [current_name(t) for t in CURRENT] if entities else []
     for name in emptied:
@@ -119,10 +114,18 @@ def rebuild(client, database: str, timezone: str, entities: bool = True, cluster
         if table in AGGREGATES:
             _refresh_aggregates(client, db, timezone, table, f"{db}.{current_name(table)}", result)
     _refresh_snapshots(client, db, timezone, set(CURRENT))
-    if entities:
+    if taken:
         client.command(f"INSERT INTO {db}.refresh_done (batch_id) SELECT batch_id FROM {taken}")
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _take_batches(client, db: str, rid: str, pending_only: bool) -> str:
+    """Record which queued batches this refresh covers; returns the SELECT of their ids."""
+    pending = f" WHERE batch_id NOT IN (SELECT batch_id FROM {db}.refresh_done)" if pending_only else ""
+    client.command(f"INSERT INTO {db}.refresh_batches (refresh_id, batch_id) "
+                   f"SELECT DISTINCT toUUID({rid}), batch_id FROM {db}.refresh_queue{pending}")
+    return f"(SELECT batch_id FROM {db}.refresh_batches WHERE refresh_id = toUUID({rid}))"
 
 
 def pending_batches(client, database: str) -> int:

@@ -23,14 +23,15 @@ saw the most facts wins. Aggregates keep raw values where a target applies at qu
 
 from __future__ import annotations
 
-from touchpulse.core.events import COMMON_COLUMNS, TYPE_COLUMNS
+from touchpulse.core.events import COMMON_COLUMNS, ENTITY_KEY, TYPE_COLUMNS
 
-# fact table -> (entity key, the time column that places a row on a day in the views)
+_TYPE_OF = {"calls": "call", "purchases": "purchase", "reviews": "review", "surveys": "survey"}
+# table -> (entity key, the time column that places a row on a day in the views)
 CURRENT = {
-    "calls": ("call_id", "queued_at"),
-    "purchases": ("order_id", "occurred_at"),
-    "reviews": ("review_id", "posted_at"),
-    "surveys": ("response_id", "occurred_at"),
+    "calls": (ENTITY_KEY["call"], "queued_at"),
+    "purchases": (ENTITY_KEY["purchase"], "occurred_at"),
+    "reviews": (ENTITY_KEY["review"], "posted_at"),
+    "surveys": (ENTITY_KEY["survey"], "occurred_at"),
     "followups": ("followup_id", "occurred_at"),
 }
 # Versions of an entity come from copies of events (first copy wins) except for follow-ups.

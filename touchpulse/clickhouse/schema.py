@@ -81,7 +81,6 @@ _FOLLOWUP = """
     occurred_at DateTime64(6, 'UTC'),
     due_at DateTime64(6, 'UTC'),
     created_at DateTime64(3, 'UTC'),"""
-_ENTITY = {"calls": "call_id", "purchases": "order_id", "reviews": "review_id", "surveys": "response_id"}
 
 # Winning-version columns carried by the *_latest views (entity key first).
 _LATEST_COLUMNS = {
@@ -119,8 +118,9 @@ def schema_statements(opts: SchemaOptions, registry: Registry) -> list[str]:
     on = f" ON CLUSTER {q(opts.cluster)}" if opts.cluster else ""
     stmts = [f"CREATE DATABASE IF NOT EXISTS {db}{on}"]
     for table, columns in _FACT_COLUMNS.items():
-        stmts += _table(opts, table, _COMMON + columns + _POSITION, _ENTITY[table],
-                        order_by=f"({_ENTITY[table]}, event_id, src_topic, src_partition, src_offset)",
+        key = CURRENT[table][0]
+        stmts += _table(opts, table, _COMMON + columns + _POSITION, key,
+                        order_by=f"({key}, event_id, src_topic, src_partition, src_offset)",
                         partition_by="toYYYYMM(occurred_at)")
     stmts += _table(opts, "followups", _FOLLOWUP + _POSITION, "event_id",
                     order_by="(event_id, src_topic, src_partition, src_offset)", partition_by="toYYYYMM(occurred_at)")

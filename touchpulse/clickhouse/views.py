@@ -12,10 +12,9 @@ that a view reads the same on every query, whatever order the threads add in.
 
 from __future__ import annotations
 
-from touchpulse.clickhouse.rollups import current, latest
+from touchpulse.clickhouse.rollups import CURRENT, current, latest
 from touchpulse.core.touchpoints import Targets
 
-ENTITY = {"calls": "call_id", "purchases": "order_id", "reviews": "review_id", "surveys": "response_id"}
 ROLLING_DAYS = 7
 # Lapse instants beyond the last DateTime64 value cannot be turned into a month: they never happen.
 _MAX_MICROS = "toUnixTimestamp64Micro(toDateTime64('2299-12-31 23:59:59.999999', 6, 'UTC'))"
@@ -23,7 +22,7 @@ _MAX_MICROS = "toUnixTimestamp64Micro(toDateTime64('2299-12-31 23:59:59.999999',
 
 def current_rows(db: str, table: str, columns: list[str]) -> str:
     """Each entity once, in its winning version, as the last refresh left it (rollups.py)."""
-    key = ENTITY[table]
+    key = CURRENT[table][0]
     cols = [key, "event_id", "occurred_at", *[c for c in columns if c not in (key, "event_id", "occurred_at")]]
     return f"(\n    SELECT {', '.join(cols)}\n    FROM {current(db, table)}\n)"
 
