@@ -8,6 +8,7 @@ from typing import Any
 from touchpulse.dashboards import variables
 from touchpulse.dashboards.model import (Context, barchart, dashboard, override, stat, table, thresholds,
                                          timeseries)
+from touchpulse.core.metrics import weighted_quantile_sql
 from touchpulse.dashboards.sql import any_of, where
 
 UID = "touchpulse-contact-centre"
@@ -24,7 +25,6 @@ def build(ctx: Context) -> dict[str, Any]:
     daily = ctx.view("calls_daily")
     target = ctx.service_level_target
     sl_steps = thresholds((None, "red"), (target, "green"))
-    wait = "dateDiff('microsecond', queued_at, answered_at) / 1000000"
     items = [
         stat(ctx, "Service level", f"Answered within target time / (offered - short abandons); goal {target:.0%}.",
              f"""
@@ -42,9 +42,9 @@ def build(ctx: Context) -> dict[str, Any]:
             {where(*f)}""", unit="percentunit", decimals=1,
              steps=thresholds((None, "green"), (0.05, "orange"), (0.1, "red"))),
         stat(ctx, "Wait p90", "90 % of answered callers waited at most this long (exact, over the range).", f"""
-            SELECT quantileExactInclusive(0.9)({wait}) AS "Wait p90"
-            FROM {ctx.view('calls_latest')}
-            {where("direction = 'inbound'", 'answered_at IS NOT NULL', '$__timeFilter(queued_at)', f[1])}""",
+            SELECT {weighted_quantile_sql('sumMap([seconds], [calls])', 0.9)} AS "Wait p90"
+            FROM {ctx.view('call_waits')}
+            {where("kind = 'wait'", *f)}""",
              unit="s", decimals=0, steps=thresholds((None, "green"), (60, "orange"), (120, "red"))),
         stat(ctx, "Offered calls", "Inbound calls offered.", f"""
             SELECT sum(offered) AS "Offered", sum(answered) AS "Answered"

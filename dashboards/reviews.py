@@ -7,6 +7,7 @@ from typing import Any
 
 from touchpulse.dashboards import variables
 from touchpulse.dashboards.model import Context, dashboard, override, stat, table, thresholds, timeseries
+from touchpulse.core.metrics import weighted_quantile_sql
 from touchpulse.dashboards.sql import any_of, where
 
 UID = "touchpulse-reviews"
@@ -17,7 +18,7 @@ def build(ctx: Context) -> dict[str, Any]:
     tp, pf = any_of("touchpoint", "touchpoint"), any_of("platform", "platform")
     f = ["$__dateFilter(day)", tp, pf]
     daily = ctx.view("reviews_daily")
-    reply_hours = "dateDiff('second', posted_at, replied_at) / 3600"
+    median = weighted_quantile_sql("sumMap([hours], [reviews])", 0.5)
     items = [
         stat(ctx, "Average rating", "Mean stars over the selected days.", f"""
             SELECT sum(avg_rating * reviews) / nullIf(sum(reviews), 0) AS "Rating", sum(reviews) AS "Reviews"
@@ -35,9 +36,9 @@ def build(ctx: Context) -> dict[str, Any]:
             {where(*f)}""", unit="percentunit", decimals=1,
              steps=thresholds((None, "red"), (0.5, "orange"), (0.8, "green")), width=4),
         stat(ctx, "Median reply time", "Median hours from posting to reply, replied reviews only (exact).", f"""
-            SELECT quantileExactInclusive(0.5)({reply_hours}) AS "Median reply time"
-            FROM {ctx.view('reviews_latest')}
-            {where('replied_at IS NOT NULL', '$__timeFilter(posted_at)', tp, pf)}""", unit="h", decimals=1,
+            SELECT {median} AS "Median reply time"
+            FROM {ctx.view('review_reply_times')}
+            {where(*f)}""", unit="h", decimals=1,
              width=5),
         stat(ctx, "Unanswered past target", "Reviews with no reply yet, older than their reply target, now.", f"""
             SELECT count() AS "Unanswered past target"
@@ -56,10 +57,9 @@ def build(ctx: Context) -> dict[str, Any]:
             GROUP BY time, platform
             ORDER BY time""", long_by="platform", unit="percentunit", min_val=0, max_val=1, width=12),
         timeseries(ctx, "Median reply time by platform", "Hours from posting to reply, by posting day.", f"""
-            SELECT {ctx.day_time(f'toDate(posted_at, {ctx.tz()})')} AS time, platform,
-                quantileExactInclusive(0.5)({reply_hours}) AS reply_hours
-            FROM {ctx.view('reviews_latest')}
-            {where('replied_at IS NOT NULL', '$__timeFilter(posted_at)', tp, pf)}
+            SELECT {ctx.day_time()} AS time, platform, {median} AS reply_hours
+            FROM {ctx.view('review_reply_times')}
+            {where(*f)}
             GROUP BY time, platform
             ORDER BY time""", long_by="platform", unit="h", width=12),
         table(ctx, "By platform", "Over the selected days.", f"""

@@ -90,7 +90,8 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
         # Straight to the producer: Faust's topic.send machinery costs ~0.5 ms a record.
         return await app.producer.send(topic, key, value, None, None, headers)
 
-    sink = BatchSink(settings, publish, topics.dlq, topics.followups)
+    sink = BatchSink(settings, publish, topics.dlq, topics.followups, worker=worker_instance_id(settings))
+    app.touchpulse_fatal = None  # an error no retry can fix, raised by the runner once Faust stopped
     totals = {"accepted": 0, "rejected": 0, "followups": 0}
 
     pipeline = InOrder(depth=2)
@@ -102,7 +103,7 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
         started = time.perf_counter()
         messages = batch.messages
         outcome = process_batch(messages, topic_types, registry, settings.followup_below)
-        finished = await sink.start(outcome)
+        finished = asyncio.ensure_future(_fatal_stops(await sink.start(outcome)))
         consumer = app.consumer
 
         async def acknowledge() -> None:
@@ -121,6 +122,16 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
 
         await pipeline.submit(finished, acknowledge)
 
+    async def _fatal_stops(work: asyncio.Future) -> None:
+        try:
+            await work
+        except UserError as exc:  # e.g. the schema changed under the worker: stop, do not retry
+            if app.touchpulse_fatal is None:
+                app.touchpulse_fatal = exc
+                log.error("stopping: %s", exc)
+                os.kill(os.getpid(), signal.SIGTERM)
+            raise
+
     ingest.cancel = pipeline.cancel  # the consumer abandons unfinished batches when it stops
     app.touchpulse_batch_handler = ingest
     app.touchpulse_batch_size = settings.batch_size
@@ -130,9 +141,8 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
     if drain is not None:
         async def finish_drain() -> None:
             await app.consumer.commit()
-            log.info("drained: %d events accepted, %d dead letters, %d follow-ups; committed offsets; "
-                     "refreshing the views' tables", totals["accepted"], totals["rejected"], totals["followups"])
-            await sink.refresher.run()
+            log.info("drained: %d events accepted, %d dead letters, %d follow-ups; committed offsets",
+                     totals["accepted"], totals["rejected"], totals["followups"])
             log.info("drain finished, stopping")
             os.kill(os.getpid(), signal.SIGTERM)
 
@@ -141,12 +151,6 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
             if drain.done() and not drain.stopping:
                 drain.stopping = True
                 app.touchpulse_finishing = asyncio.ensure_future(finish_drain())  # not in the timer: it takes a while
-
-    if drain is None:  # a drain refreshes once, at the end: nobody waits on its views meanwhile
-        @app.timer(1.0)
-        async def refresh() -> None:
-            if sink.refresher.due():
-                await sink.refresher.run()
 
     @app.timer(60.0)
     async def report() -> None:

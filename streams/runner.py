@@ -40,6 +40,8 @@ def run_worker(settings: Settings, drain: bool = False, progress=None) -> int:
         code = 0
     finally:
         app.touchpulse_sink.close()
+    if app.touchpulse_fatal is not None:
+        raise app.touchpulse_fatal
     if tracker is not None and not tracker.done():
         log.error("drain stopped before reaching the end offsets of %s", sorted(tracker.remaining))
         return code or 1
@@ -58,19 +60,23 @@ def tune_gc() -> None:
 
 
 def require_schema(settings: Settings) -> None:
-    """Fail at once, in one line, rather than retrying writes into a database that does not exist.
-    (Reads followups: the only table the least-privileged writer may select.)"""
+    """Fail at once, in one line, rather than retrying writes into a database that does not exist
+    or holds another version of the schema."""
     from touchpulse.clickhouse.client import connect
-    from touchpulse.clickhouse.schema import q
+    from touchpulse.clickhouse.schema import SCHEMA_VERSION
+    from touchpulse.clickhouse.setup import installed
     from touchpulse.errors import UserError
 
     client = connect(settings)
     try:
-        client.query(f"SELECT 1 FROM {q(settings.database)}.followups LIMIT 0")
-    except Exception as exc:
-        if "UNKNOWN_DATABASE" in str(exc) or "UNKNOWN_TABLE" in str(exc):
-            raise UserError(f"ClickHouse database {settings.database!r} has no touchpulse schema: "
-                            "run `touchpulse up` first") from None
-        raise
+        found = installed(client, settings.database)
     finally:
         client.close()
+    if found is None:
+        raise UserError(f"ClickHouse database {settings.database!r} has no touchpulse schema: "
+                        "run `touchpulse up` first")
+    if found.version != SCHEMA_VERSION:
+        raise UserError(f"ClickHouse database {settings.database!r} holds schema version {found.version}, this "
+                        f"worker writes version {SCHEMA_VERSION}: run `touchpulse up` "
+                        + ("(it migrates the schema and rebuilds derived data from the facts)"
+                           if found.version < SCHEMA_VERSION else "with the newer touchpulse"))

@@ -3,13 +3,14 @@
 1. drop follow-ups already raised for the same event_id at another Kafka position
    (a duplicate survey never yields a second follow-up);
 2. publish dead letters and follow-ups and wait for the broker's acks, and meanwhile
-3. write facts, dead letters and follow-ups to ClickHouse, retrying with backoff while it
-   is unavailable (the consumer takes at most one more batch meanwhile: backpressure);
+3. write facts, dead letters and follow-ups to ClickHouse and bring every view up to date with
+   them (touchpulse/derived/maintenance.py), retrying with backoff while ClickHouse is
+   unavailable (the consumer takes at most one more batch meanwhile: backpressure);
 4. return, and only then the batch's offsets are acknowledged to Faust (in batch order, see
    streams/pipeline.py; the next batch may be validated while this one is written).
 
-A crash anywhere re-delivers the batch: facts collapse on their Kafka position, and a
-re-sent follow-up carries the same id.
+A crash anywhere re-delivers the batch: offsets already applied are skipped, a batch left half
+applied is completed when the worker starts again, and a re-sent follow-up carries the same id.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Awaitable, Callable
@@ -25,9 +25,9 @@ from typing import Awaitable, Callable
 import orjson
 
 from touchpulse.clickhouse.client import connect
-from touchpulse.clickhouse.refresh import refresh_pending
 from touchpulse.clickhouse.setup import views_timezone
 from touchpulse.clickhouse.writer import FactWriter
+from touchpulse.errors import UserError
 from touchpulse.settings import Settings
 from touchpulse.streams.batch import BatchOutcome, DeadLetter, Followup
 
@@ -37,24 +37,44 @@ log = logging.getLogger("touchpulse.worker")
 Publish = Callable[[str, bytes | None, bytes, list[tuple[str, bytes]]], Awaitable[Awaitable]]
 
 
+# ClickHouse errors that no retry can fix: the schema is not what this worker writes.
+SCHEMA_ERRORS = ("UNKNOWN_TABLE", "UNKNOWN_DATABASE", "NO_SUCH_COLUMN_IN_TABLE", "THERE_IS_NO_COLUMN",
+                 "UNKNOWN_IDENTIFIER", "NUMBER_OF_COLUMNS_DOESNT_MATCH", "TYPE_MISMATCH")
+
+
+class SchemaMismatch(UserError):
+    """The database's schema does not match this worker's: stop, with one line, never retry."""
+
+
 class ClickHouseSink:
     """Owns the ClickHouse client on one dedicated thread (clients are not thread-safe)."""
 
-    def __init__(self, settings: Settings, max_backoff: float = 30.0, thread_name: str = "clickhouse"):
+    def __init__(self, settings: Settings, max_backoff: float = 30.0, thread_name: str = "clickhouse",
+                 worker: str = "cli"):
         self.settings = settings
         self.max_backoff = max_backoff
+        self.worker = worker
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=thread_name)
         self._local = threading.local()
+        self._recovered = False
 
     def _writer(self) -> FactWriter:
         if getattr(self._local, "writer", None) is None:
-            self._local.writer = FactWriter(connect(self.settings), self.settings.database)
+            client = connect(self.settings)
+            timezone = views_timezone(client, self.settings.database) or self.settings.timezone
+            writer = FactWriter(client, self.settings.database, timezone, self.worker)
+            if not self._recovered:  # a batch a crash left half applied is finished first
+                n = writer.recover()
+                if n:
+                    log.warning("completed %d batch(es) left half applied by an earlier run", n)
+                self._recovered = True
+            self._local.writer = writer
         return self._local.writer
 
     def warm_up(self) -> None:
-        """Open ClickHouse (chDB starts its engine: ~1 s) and prepare the inserts on the
-        ClickHouse thread now, while the worker joins its group, instead of in the first batch.
-        A failure here is only logged: the first write retries as usual."""
+        """Open ClickHouse (chDB starts its engine: ~1 s), complete any batch a crash left open and
+        prepare the inserts on the ClickHouse thread now, while the worker joins its group, instead
+        of in the first batch. A failure here is only logged: the first write retries as usual."""
         def prepare():
             try:
                 self._writer().prepare()
@@ -85,6 +105,10 @@ class ClickHouseSink:
                     log.warning("ClickHouse is back: %s succeeded after %d failed attempts", what, attempt)
                 return result
             except Exception as exc:
+                if any(code in str(exc) for code in SCHEMA_ERRORS):
+                    raise SchemaMismatch(f"cannot {what}: the ClickHouse schema of database "
+                                         f"{self.settings.database!r} is not the one this worker writes "
+                                         f"({_first_line(exc)[:160]}); run `touchpulse up`") from None
                 attempt += 1
                 log.warning("ClickHouse unavailable while trying to %s (attempt %d): %s; "
                             "holding this batch and pausing consumption, retrying in %.1f s",
@@ -127,48 +151,12 @@ class FollowupLedger:
             self._recent.popitem(last=False)
 
 
-class Refresher:
-    """Brings the views' tables up to date with what was written (rollups.py), off the batch path:
-    on its own thread and ClickHouse connection (so writes go on meanwhile), at most every
-    `refresh_seconds`, and never more than a tenth of the time, so a refresh that grows slow
-    with history cannot starve ingestion."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.sink = ClickHouseSink(settings, thread_name="refresh")
-        self.wanted = True  # batches queued by an earlier run may still be waiting
-        self._last_end = 0.0
-        self._last_seconds = 0.0
-        self._timezone: str | None = None
-
-    def due(self) -> bool:
-        wait = max(self.settings.refresh_seconds, 10 * self._last_seconds)
-        return self.wanted and time.monotonic() - self._last_end >= wait
-
-    async def run(self) -> None:
-        self.wanted = False
-        started = time.monotonic()
-        try:
-            result = await self.sink.call("refresh the views' tables", self._refresh)
-        except BaseException:
-            self.wanted = True
-            raise
-        self._last_end = time.monotonic()
-        self._last_seconds = self._last_end - started
-        if result:
-            log.info("refreshed the views' tables from %s", result.describe())
-
-    def _refresh(self, writer: FactWriter):
-        if self._timezone is None:  # the zone the views were made for, which is what they read in
-            self._timezone = views_timezone(writer.client, self.settings.database) or self.settings.timezone
-        return refresh_pending(writer.client, writer.database, self._timezone)
-
-
 class BatchSink:
-    def __init__(self, settings: Settings, publish: Publish, dlq_topic: str, followups_topic: str):
-        self.sink = ClickHouseSink(settings)
+    def __init__(self, settings: Settings, publish: Publish, dlq_topic: str, followups_topic: str,
+                 worker: str = "cli"):
+        self.sink = ClickHouseSink(settings, worker=worker)
         self.ledger = FollowupLedger(self.sink)
-        self.refresher = Refresher(settings)
+        self._last_write: asyncio.Future | None = None
         self.publish = publish
         self.dlq_topic = dlq_topic
         self.followups_topic = followups_topic
@@ -186,7 +174,8 @@ class BatchSink:
         # batch's follow-ups even while their ClickHouse write is still queued.
         outcome.followups = await self.ledger.keep_new(outcome.followups)
         # Kafka and ClickHouse work in parallel; the batch is done (and acknowledged) when both are.
-        write = asyncio.ensure_future(self.sink.call("write a batch", lambda w: w.write(outcome)))
+        write = asyncio.ensure_future(self._after_previous(self._last_write, outcome))
+        self._last_write = write
         try:
             acks = []
             for d in outcome.dead_letters:
@@ -198,18 +187,32 @@ class BatchSink:
         except BaseException:
             write.cancel()
             raise
-        return asyncio.ensure_future(self._finish(write, acks, bool(outcome.accepted_count)))
+        return asyncio.ensure_future(self._finish(write, acks))
 
-    async def _finish(self, write: asyncio.Future, acks: list, refresh: bool) -> None:
+    async def _after_previous(self, previous: asyncio.Future | None, outcome: BatchOutcome):
+        """Batches are applied strictly in the order they were taken from Kafka, each after the
+        one before succeeded: offsets already applied are skipped as replays, so a later batch
+        of a partition applied before an earlier one (while that one waits on a ClickHouse outage)
+        would make the earlier one look applied."""
+        if previous is not None:
+            await asyncio.wait({previous})
+            if previous.cancelled():
+                raise asyncio.CancelledError
+            if previous.exception() is not None:
+                raise previous.exception()
+        return await self.sink.call("write a batch", lambda w: w.write(outcome))
+
+    async def _finish(self, write: asyncio.Future, acks: list) -> None:
         try:
             if acks:
                 await asyncio.gather(*acks)
         except BaseException:
             write.cancel()
             raise
-        await write
-        if refresh:  # only now is the batch's queue entry sure to be visible to a refresh
-            self.refresher.wanted = True
+        applied = await write
+        if applied is not None and applied.replayed:
+            log.info("skipped %d message(s) at offsets already applied (a replay after a restart or a rebalance)",
+                     applied.replayed)
 
     async def handle(self, outcome: BatchOutcome) -> None:
         """The whole batch, start to finish."""
@@ -217,7 +220,6 @@ class BatchSink:
 
     def close(self) -> None:
         self.sink.close()
-        self.refresher.sink.close()
 
 
 def dead_letter_headers(d: DeadLetter) -> list[tuple[str, bytes]]:

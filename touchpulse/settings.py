@@ -45,8 +45,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TOUCHPULSE_GROUP", "group", "touchpulse", "Consumer group (Faust app id) shared by all workers"),
     Setting("TOUCHPULSE_BATCH_SIZE", "batch_size", "5000", "Most events written to ClickHouse in one batch"),
     Setting("TOUCHPULSE_BATCH_WAIT", "batch_wait", "0.5", "Seconds a worker waits to fill a batch"),
-    Setting("TOUCHPULSE_REFRESH_SECONDS", "refresh_seconds", "5",
-            "Least seconds between a worker's refreshes of the views' tables (more while a refresh is slow)"),
     Setting("TOUCHPULSE_KAFKA_SECURITY_PROTOCOL", "kafka_security_protocol", "PLAINTEXT",
             "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
     Setting("TOUCHPULSE_KAFKA_SASL_MECHANISM", "kafka_sasl_mechanism", None, "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
@@ -75,7 +73,6 @@ class Settings:
     group: str
     batch_size: int
     batch_wait: float
-    refresh_seconds: float
     kafka_security_protocol: str
     kafka_sasl_mechanism: str | None
     kafka_sasl_username: str | None
@@ -163,7 +160,6 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = Pa
         group=raw["group"],
         batch_size=_int(raw["batch_size"], "TOUCHPULSE_BATCH_SIZE", 1, 1_000_000),
         batch_wait=_float(raw["batch_wait"], "TOUCHPULSE_BATCH_WAIT", 0.01, 60),
-        refresh_seconds=_float(raw["refresh_seconds"], "TOUCHPULSE_REFRESH_SECONDS", 0.1, 3600),
         kafka_security_protocol=protocol,
         kafka_sasl_mechanism=raw["kafka_sasl_mechanism"],
         kafka_sasl_username=raw["kafka_sasl_username"],

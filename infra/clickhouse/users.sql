@@ -6,11 +6,11 @@
 -- idempotent, so a password changed in infra/.env takes effect at the next restart.
 --
 --   touchpulse_admin         DDL for `touchpulse up`: owns the database, creates tables and views.
---   touchpulse_writer        the worker: INSERT into the fact tables, SELECT `followups` (it looks
---                            up follow-ups already raised, so a duplicate survey never raises a
---                            second one); and the refresh (touchpulse/clickhouse/rollups.py): SELECT
---                            the raw tables, INSERT and SELECT the refreshed tables and their
---                            bookkeeping, SELECT `schema_info` for the zone the views use.
+--   touchpulse_writer        the worker: INSERT into the fact tables and everything derived from
+--                            them batch by batch (touchpulse/derived/maintenance.py): SELECT the raw
+--                            tables (a batch left open by a crash is read back), INSERT and SELECT
+--                            the state and the sums, DELETE a finished batch's `open_batches` row,
+--                            its own in-memory working tables `_w*`, and `schema_info`.
 --   touchpulse_reader        Grafana, `touchpulse query`, the scheduled flows: SELECT on the views only
 --                            (the flows' Grafana datasource is built from their DSN, so it is this user too).
 --   touchpulse_view_definer  never logs in; the metric views run with its rights.
@@ -45,9 +45,13 @@ GRANT TABLE ENGINE ON ReplacingMergeTree TO touchpulse_admin;
 GRANT TABLE ENGINE ON ReplicatedMergeTree TO touchpulse_admin;
 GRANT TABLE ENGINE ON ReplicatedReplacingMergeTree TO touchpulse_admin;
 GRANT TABLE ENGINE ON Distributed TO touchpulse_admin;
+GRANT TABLE ENGINE ON AggregatingMergeTree TO touchpulse_admin;
+GRANT TABLE ENGINE ON ReplicatedAggregatingMergeTree TO touchpulse_admin;
+GRANT TABLE ENGINE ON EmbeddedRocksDB TO touchpulse_admin;
 
--- Writer: INSERT into the facts; the refresh reads the raw tables and rewrites the refreshed
--- ones; nothing else (no DDL, no TRUNCATE: `touchpulse refresh --full` is the admin's).
+-- Writer: INSERT into the facts, SELECT them back (recovery), INSERT and SELECT the derived
+-- tables, DELETE finished batches from `open_batches`, and its own in-memory working tables
+-- (`_w<worker>_*`, created at start and dropped at a clean stop); no DDL on anything else.
 -- The *_local grants matter only on a cluster, where a Distributed table forwards to them;
 -- distributed_foreground_insert makes an INSERT return only once every shard has its rows,
 -- so the worker never commits Kafka offsets for rows still queued on one node's disk.
@@ -55,80 +59,51 @@ CREATE USER IF NOT EXISTS touchpulse_writer IDENTIFIED WITH sha256_password BY '
 ALTER USER touchpulse_writer IDENTIFIED WITH sha256_password BY '{{writer_password}}'
     SETTINGS distributed_foreground_insert = 1;
 GRANT INSERT ON {{database}}.calls TO touchpulse_writer;
-GRANT INSERT ON {{database}}.purchases TO touchpulse_writer;
-GRANT INSERT ON {{database}}.reviews TO touchpulse_writer;
-GRANT INSERT ON {{database}}.surveys TO touchpulse_writer;
-GRANT INSERT ON {{database}}.followups TO touchpulse_writer;
-GRANT INSERT ON {{database}}.dead_letters TO touchpulse_writer;
-GRANT INSERT ON {{database}}.calls_current TO touchpulse_writer;
-GRANT INSERT ON {{database}}.purchases_current TO touchpulse_writer;
-GRANT INSERT ON {{database}}.reviews_current TO touchpulse_writer;
-GRANT INSERT ON {{database}}.surveys_current TO touchpulse_writer;
-GRANT INSERT ON {{database}}.followups_current TO touchpulse_writer;
-GRANT INSERT ON {{database}}.survey_days TO touchpulse_writer;
-GRANT INSERT ON {{database}}.call_days TO touchpulse_writer;
-GRANT INSERT ON {{database}}.call_hours TO touchpulse_writer;
-GRANT INSERT ON {{database}}.refresh_queue TO touchpulse_writer;
-GRANT INSERT ON {{database}}.refresh_done TO touchpulse_writer;
-GRANT INSERT ON {{database}}.refresh_batches TO touchpulse_writer;
-GRANT INSERT ON {{database}}.refresh_keys TO touchpulse_writer;
 GRANT SELECT ON {{database}}.calls TO touchpulse_writer;
+GRANT INSERT ON {{database}}.purchases TO touchpulse_writer;
 GRANT SELECT ON {{database}}.purchases TO touchpulse_writer;
+GRANT INSERT ON {{database}}.reviews TO touchpulse_writer;
 GRANT SELECT ON {{database}}.reviews TO touchpulse_writer;
+GRANT INSERT ON {{database}}.surveys TO touchpulse_writer;
 GRANT SELECT ON {{database}}.surveys TO touchpulse_writer;
+GRANT INSERT ON {{database}}.followups TO touchpulse_writer;
 GRANT SELECT ON {{database}}.followups TO touchpulse_writer;
-GRANT SELECT ON {{database}}.calls_current TO touchpulse_writer;
-GRANT SELECT ON {{database}}.purchases_current TO touchpulse_writer;
-GRANT SELECT ON {{database}}.reviews_current TO touchpulse_writer;
-GRANT SELECT ON {{database}}.surveys_current TO touchpulse_writer;
-GRANT SELECT ON {{database}}.followups_current TO touchpulse_writer;
-GRANT SELECT ON {{database}}.survey_days TO touchpulse_writer;
-GRANT SELECT ON {{database}}.call_days TO touchpulse_writer;
-GRANT SELECT ON {{database}}.call_hours TO touchpulse_writer;
-GRANT SELECT ON {{database}}.refresh_queue TO touchpulse_writer;
-GRANT SELECT ON {{database}}.refresh_done TO touchpulse_writer;
-GRANT SELECT ON {{database}}.refresh_batches TO touchpulse_writer;
-GRANT SELECT ON {{database}}.refresh_keys TO touchpulse_writer;
+GRANT INSERT ON {{database}}.dead_letters TO touchpulse_writer;
+GRANT SELECT ON {{database}}.dead_letters TO touchpulse_writer;
 GRANT INSERT ON {{database}}.calls_local TO touchpulse_writer;
-GRANT INSERT ON {{database}}.purchases_local TO touchpulse_writer;
-GRANT INSERT ON {{database}}.reviews_local TO touchpulse_writer;
-GRANT INSERT ON {{database}}.surveys_local TO touchpulse_writer;
-GRANT INSERT ON {{database}}.followups_local TO touchpulse_writer;
-GRANT INSERT ON {{database}}.dead_letters_local TO touchpulse_writer;
-GRANT INSERT ON {{database}}.calls_current_local TO touchpulse_writer;
-GRANT INSERT ON {{database}}.purchases_current_local TO touchpulse_writer;
-GRANT INSERT ON {{database}}.reviews_current_local TO touchpulse_writer;
-GRANT INSERT ON {{database}}.surveys_current_local TO touchpulse_writer;
-GRANT INSERT ON {{database}}.followups_current_local TO touchpulse_writer;
-GRANT INSERT ON {{database}}.survey_days_local TO touchpulse_writer;
-GRANT INSERT ON {{database}}.call_days_local TO touchpulse_writer;
-GRANT INSERT ON {{database}}.call_hours_local TO touchpulse_writer;
-GRANT INSERT ON {{database}}.refresh_queue_local TO touchpulse_writer;
-GRANT INSERT ON {{database}}.refresh_done_local TO touchpulse_writer;
-GRANT INSERT ON {{database}}.refresh_batches_local TO touchpulse_writer;
-GRANT INSERT ON {{database}}.refresh_keys_local TO touchpulse_writer;
 GRANT SELECT ON {{database}}.calls_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.purchases_local TO touchpulse_writer;
 GRANT SELECT ON {{database}}.purchases_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.reviews_local TO touchpulse_writer;
 GRANT SELECT ON {{database}}.reviews_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.surveys_local TO touchpulse_writer;
 GRANT SELECT ON {{database}}.surveys_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.followups_local TO touchpulse_writer;
 GRANT SELECT ON {{database}}.followups_local TO touchpulse_writer;
-GRANT SELECT ON {{database}}.calls_current_local TO touchpulse_writer;
-GRANT SELECT ON {{database}}.purchases_current_local TO touchpulse_writer;
-GRANT SELECT ON {{database}}.reviews_current_local TO touchpulse_writer;
-GRANT SELECT ON {{database}}.surveys_current_local TO touchpulse_writer;
-GRANT SELECT ON {{database}}.followups_current_local TO touchpulse_writer;
-GRANT SELECT ON {{database}}.survey_days_local TO touchpulse_writer;
-GRANT SELECT ON {{database}}.call_days_local TO touchpulse_writer;
-GRANT SELECT ON {{database}}.call_hours_local TO touchpulse_writer;
-GRANT SELECT ON {{database}}.refresh_queue_local TO touchpulse_writer;
-GRANT SELECT ON {{database}}.refresh_done_local TO touchpulse_writer;
-GRANT SELECT ON {{database}}.refresh_batches_local TO touchpulse_writer;
-GRANT SELECT ON {{database}}.refresh_keys_local TO touchpulse_writer;
-GRANT INSERT ON {{database}}.purchases_daily_snapshot TO touchpulse_writer;
-GRANT SELECT ON {{database}}.purchases_daily_snapshot TO touchpulse_writer;
-GRANT INSERT ON {{database}}.loyalty_monthly_snapshot TO touchpulse_writer;
-GRANT SELECT ON {{database}}.loyalty_monthly_snapshot TO touchpulse_writer;
+GRANT INSERT ON {{database}}.dead_letters_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.dead_letters_local TO touchpulse_writer;
+GRANT INSERT ON {{database}}.calls_state TO touchpulse_writer;
+GRANT SELECT ON {{database}}.calls_state TO touchpulse_writer;
+GRANT INSERT ON {{database}}.purchases_state TO touchpulse_writer;
+GRANT SELECT ON {{database}}.purchases_state TO touchpulse_writer;
+GRANT INSERT ON {{database}}.reviews_state TO touchpulse_writer;
+GRANT SELECT ON {{database}}.reviews_state TO touchpulse_writer;
+GRANT INSERT ON {{database}}.surveys_state TO touchpulse_writer;
+GRANT SELECT ON {{database}}.surveys_state TO touchpulse_writer;
+GRANT INSERT ON {{database}}.seen TO touchpulse_writer;
+GRANT SELECT ON {{database}}.seen TO touchpulse_writer;
+GRANT INSERT ON {{database}}.customers_state TO touchpulse_writer;
+GRANT SELECT ON {{database}}.customers_state TO touchpulse_writer;
+GRANT INSERT ON {{database}}.positions TO touchpulse_writer;
+GRANT SELECT ON {{database}}.positions TO touchpulse_writer;
+GRANT INSERT ON {{database}}.open_batches TO touchpulse_writer;
+GRANT SELECT ON {{database}}.open_batches TO touchpulse_writer;
+GRANT INSERT ON {{database}}.sums TO touchpulse_writer;
+GRANT SELECT ON {{database}}.sums TO touchpulse_writer;
+GRANT ALTER DELETE ON {{database}}.open_batches TO touchpulse_writer;
 GRANT SELECT ON {{database}}.schema_info TO touchpulse_writer;
+GRANT CREATE TABLE, DROP TABLE, TRUNCATE, INSERT, SELECT ON {{database}}._w* TO touchpulse_writer;
+GRANT TABLE ENGINE ON Memory TO touchpulse_writer;
 
 -- Reader: SELECT on the metric views and nothing else. readonly = 2, fixed by CONST, forbids
 -- writes and DDL even if a wider grant ever slips in, yet lets the Grafana plugin and
@@ -153,4 +128,7 @@ GRANT SELECT ON {{database}}.followups_latest TO touchpulse_reader;
 GRANT SELECT ON {{database}}.reviews_overdue TO touchpulse_reader;
 GRANT SELECT ON {{database}}.dead_letters_daily TO touchpulse_reader;
 GRANT SELECT ON {{database}}.ingest_freshness TO touchpulse_reader;
+GRANT SELECT ON {{database}}.call_waits TO touchpulse_reader;
+GRANT SELECT ON {{database}}.review_reply_times TO touchpulse_reader;
+GRANT SELECT ON {{database}}.view_freshness TO touchpulse_reader;
 GRANT SELECT ON {{database}}.schema_info TO touchpulse_reader;

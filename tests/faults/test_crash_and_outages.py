@@ -235,6 +235,6 @@ def test_two_workers_equal_one_and_a_leaver_loses_nothing(pipeline, reference):
     for h, _, _ in workers:
         for table in FACTS:
             pipeline.command(f"INSERT INTO {db}.{table} FROM INFILE '{h / 'facts.native'}.{table}' FORMAT Native")
-    pipeline.run("refresh", "--full")  # facts that came in by other means than a worker
+    pipeline.run("reconcile", "--repair")  # facts that came in by other means than a worker
     assert views(pipeline) == expected["views"]
     assert followups(pipeline) == expected["followups"]

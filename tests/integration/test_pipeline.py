@@ -116,14 +116,14 @@ def test_drain_twice_changes_nothing_and_empty_drain_exits_zero(pipeline):
     pipeline.drain()  # committed offsets: nothing re-read
     assert pipeline.query("nps_daily") == first
     assert len(pipeline.consume("followups")) == sum(1 for i in range(40) if i % 11 < 8)
-    # The drain refreshed before it stopped; recomputing everything from the raw facts agrees.
-    assert "nothing to refresh" in pipeline.run("refresh").stderr.decode()
-    assert "refreshed" in pipeline.run("refresh", "--full").stderr.decode()
+    # Every batch kept the views right; recomputing everything from the raw facts agrees.
+    assert "equals its recomputation" in pipeline.run("reconcile").stderr.decode()
+    assert "rebuilt" in pipeline.run("reconcile", "--repair").stderr.decode()
     assert pipeline.query("nps_daily") == first
 
 
-def test_refresh_before_up_is_one_line_and_exit_2(pipeline):
-    proc = pipeline.run("refresh", check=False)
+def test_reconcile_before_up_is_one_line_and_exit_2(pipeline):
+    proc = pipeline.run("reconcile", check=False)
     err = proc.stderr.decode().strip()
     assert proc.returncode == 2 and "touchpulse up" in err and len(err.splitlines()) == 1, err
 

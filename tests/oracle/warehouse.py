@@ -11,7 +11,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
 from touchpulse.clickhouse.queries import VIEWS, query_view
-from touchpulse.clickhouse.refresh import refresh_pending
 from touchpulse.clickhouse.schema import SchemaOptions
 from touchpulse.clickhouse.setup import apply_schema, sync_targets
 from touchpulse.clickhouse.writer import FactWriter
@@ -32,7 +31,7 @@ class Warehouse:
         self.registry = registry or load_registry()
         self.opts = SchemaOptions(database, tz)
         apply_schema(client, self.opts, self.registry)
-        self.writer = FactWriter(client, database)
+        self.writer = FactWriter(client, database, tz)
         self.settings = load_settings(env={"TOUCHPULSE_DATABASE": database, "TOUCHPULSE_TIMEZONE": tz}, dotenv=None)
         self.offsets: dict[tuple[str, int], int] = defaultdict(int)
         self.clock = datetime(2024, 6, 1, tzinfo=timezone.utc)
@@ -61,9 +60,7 @@ class Warehouse:
         sync_targets(self.client, self.opts, registry)
 
     def view(self, name: str, **settings) -> list[dict]:
-        """Rows as `touchpulse query` reads them; other views and session settings by plain SQL.
-        What was written is refreshed first, as a worker would have done by then."""
-        refresh_pending(self.client, self.database, self.tz)
+        """Rows as `touchpulse query` reads them; other views and session settings by plain SQL."""
         if settings or name not in VIEWS:
             result = self.client.query(f"SELECT * FROM `{self.database}`.`{name}`", settings=settings)
             return [dict(zip(result.column_names, row)) for row in result.result_rows]

@@ -11,7 +11,6 @@ from typing import Iterable, Iterator
 
 import orjson
 
-from touchpulse.clickhouse.refresh import refresh_pending
 from touchpulse.clickhouse.schema import SchemaOptions
 from touchpulse.clickhouse.setup import apply_schema
 from touchpulse.clickhouse.writer import FactWriter
@@ -45,7 +44,6 @@ def load_simulated(client, database: str, *, days: int = 14, seed: int = 7, end_
         counts["accepted"] += outcome.accepted_count
         counts["rejected"] += len(outcome.dead_letters)
         counts["followups"] += len(outcome.followups)
-    refresh_pending(client, database, timezone)
     return counts
 
 

@@ -12,7 +12,7 @@ from datetime import date, datetime, time as dtime, timedelta, timezone
 
 from touchpulse.bench.env import say
 from touchpulse.bench.synthetic import plan
-from touchpulse.clickhouse.refresh import rebuild
+from touchpulse.derived.rebuild import rebuild
 from touchpulse.clickhouse.schema import literal, q
 from touchpulse.clickhouse.setup import apply_schema
 from touchpulse.core.touchpoints import load_registry
@@ -37,34 +37,17 @@ def build_data(client, settings: Settings, rows: int, end: date) -> dict:
         tables[table] = {"rows": int(count), "seconds": round(time.perf_counter() - t0, 2)}
         say(f"queries: {table}: {count:,} rows in {tables[table]['seconds']:.1f} s")
     # Facts written straight into the tables, as a restore or a bulk load would: compute the
-    # current versions and daily aggregates the views read (a worker does it as it goes).
+    # derived data the views read from them (a worker keeps it up to date as it goes).
     t0 = time.perf_counter()
-    rebuild(client, settings.database, settings.timezone)
-    refresh_seconds = round(time.perf_counter() - t0, 2)
-    say(f"queries: `touchpulse refresh --full` equivalent (winning versions, daily aggregates) in "
-        f"{refresh_seconds:.1f} s")
-    incremental = _incremental_refresh(client, settings.database, settings.timezone, end)
+    rebuilt = rebuild(client, settings.database, settings.timezone)
+    rebuild_seconds = round(time.perf_counter() - t0, 2)
+    say(f"queries: derived data computed from the facts (`touchpulse reconcile --repair`) in {rebuild_seconds:.1f} s: "
+        f"{rebuilt.describe()}")
     disk = client.query("SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = {db:String}",
                         parameters={"db": settings.database}).result_rows[0][0]
     return {"tables": tables, "generate_seconds": round(time.perf_counter() - started, 2),
-            "refresh_full_seconds": refresh_seconds, "refresh_incremental": incremental,
-            "disk_mb": round(int(disk or 0) / 2**20, 1), "dashboard_views": dashboard_views}
-
-
-def _incremental_refresh(client, database: str, timezone: str, end: date, n: int = 5000) -> dict:
-    """What a worker's refresh costs at this size: queue n survey answers and n calls of the
-    last day as if a worker had just written them, and refresh."""
-    from touchpulse.clickhouse.refresh import refresh_pending
-    db = q(database)
-    for table, key, at in (("surveys", "response_id", "occurred_at"), ("calls", "call_id", "queued_at")):
-        client.command(
-            f"INSERT INTO {db}.refresh_queue (batch_id, fact_table, keys, event_ids) "
-            f"SELECT generateUUIDv4(), {literal(table)}, groupArray({q(key)}), groupArray(event_id) "
-            f"FROM (SELECT {q(key)}, event_id FROM {db}.{q(table)} WHERE toDate({q(at)}) = {{day:Date}} "
-            "LIMIT {n:UInt64})", parameters={"day": end - timedelta(days=1), "n": n})
-    result = refresh_pending(client, database, timezone)
-    say(f"queries: a worker's refresh after {n:,} answers and {n:,} calls of the last day: {result.describe()}")
-    return {"entities": result.entities, "days": result.days, "seconds": round(result.seconds, 2)}
+            "rebuild_seconds": rebuild_seconds, "disk_mb": round(int(disk or 0) / 2**20, 1),
+            "dashboard_views": dashboard_views}
 
 
 def _apply_dashboard_views(client, settings: Settings, registry) -> bool:

@@ -23,12 +23,14 @@ _REASON_CLASS = (r"replaceRegexpAll(replaceRegexpOne(replaceRegexpOne(reason, '^
                  r"', got .*$', ''), '[0-9]{3,}', 'N')")
 
 DASHBOARD_VIEWS = ("touchpoint_activity", "followups_latest", "reviews_overdue", "dead_letters_daily",
-                   "ingest_freshness")
+                   "ingest_freshness", "call_waits", "review_reply_times", "view_freshness")
 
 
 def dashboard_view_statements(opts: SchemaOptions, registry: Registry | None = None) -> list[str]:
     """CREATE OR REPLACE VIEW statements; `registry` supplies the default reply target."""
     from touchpulse.clickhouse.schema import FACT_TABLES, literal, q
+    from touchpulse.derived.sums import summed
+    from touchpulse.derived.views import target, targets_join
 
     db, tz = q(opts.database), literal(opts.timezone)
     on = f" ON CLUSTER {q(opts.cluster)}" if opts.cluster else ""
@@ -37,28 +39,31 @@ def dashboard_view_statements(opts: SchemaOptions, registry: Registry | None = N
     views: dict[str, str] = {}
 
     # Distinct Kafka messages per business day, touchpoint and fact type (raw: duplicates count).
-    views["touchpoint_activity"] = "\nUNION ALL\n".join(
-        f"""SELECT toDate(occurred_at, {tz}) AS day, touchpoint, '{etype}' AS type,
-    uniqExact(src_topic, src_partition, src_offset) AS messages
-FROM {db}.{table}
-GROUP BY day, touchpoint""" for etype, table in FACT_TABLES.items())
+    views["touchpoint_activity"] = f"""
+SELECT toDate(day) AS day, touchpoint, type, toUInt64(messages) AS messages
+FROM {summed(db, 'activity')}
+WHERE messages > 0"""
 
-    # From the refreshed followups_current (rollups.py), ordered by answer day: a dashboard's
-    # time filter reads only its days.
+    # Copies of a follow-up (re-sent after a crash) differ only in created_at and position.
     views["followups_latest"] = f"""
 SELECT followup_id, event_id, response_id, customer_id, touchpoint, brand, kind, score, comment, occurred_at,
-    due_at, created_at, toDate(occurred_at, {tz}) AS day, due_at < now64(6) AS overdue
-FROM {db}.followups_current FINAL"""
+    due_at, min(created_at) AS created_at, toDate(occurred_at, {tz}) AS day, due_at < now64(6) AS overdue
+FROM {db}.followups
+GROUP BY followup_id, event_id, response_id, customer_id, touchpoint, brand, kind, score, comment, occurred_at, due_at"""
 
     views["reviews_overdue"] = f"""
 SELECT r.review_id AS review_id, r.touchpoint AS touchpoint, r.platform AS platform, r.rating AS rating,
     r.posted_at AS posted_at, toDate(r.posted_at, {tz}) AS day,
     dateDiff('second', r.posted_at, now64(6)) / 3600 AS age_hours,
-    if(t.touchpoint = '', {default_reply_h!r}, t.review_reply_hours) AS target_hours,
+    {target('t', 'review_reply_hours', default_reply_h)} AS target_hours,
     r.text AS text
-FROM {db}.reviews_latest AS r
-LEFT JOIN (SELECT touchpoint, review_reply_hours FROM {db}.touchpoint_targets) AS t ON t.touchpoint = r.touchpoint
-WHERE r.replied_at IS NULL AND age_hours > target_hours"""
+FROM (
+    SELECT posted_at, touchpoint, platform, review_id, rating, text
+    FROM {summed(db, 'review_open')}
+    WHERE n > 0
+) AS r
+{targets_join(db, 't', ['review_reply_hours'])}r.touchpoint
+WHERE age_hours > target_hours"""
 
     views["dead_letters_daily"] = f"""
 SELECT toDate(ts, {tz}) AS day, type, field, {_REASON_CLASS} AS reason_class,
@@ -70,12 +75,7 @@ FROM (
 )
 GROUP BY day, type, field, reason_class"""
 
-    sources = [(etype, table, "occurred_at") for etype, table in FACT_TABLES.items()]
-    sources += [("dead_letter", "dead_letters", "src_timestamp"), ("followup", "followups", "occurred_at")]
-    parts = "\n    UNION ALL\n    ".join(
-        f"SELECT '{etype}' AS type, toDateTime64(max(ingested_at), 3, 'UTC') AS ingested, "
-        f"toDateTime64(max({at}), 6, 'UTC') AS occurred, count() AS n FROM {db}.{table}"
-        for etype, table, at in sources)
+    types = ", ".join(f"'{t}'" for t in [*FACT_TABLES, "dead_letter", "followup"])
     views["ingest_freshness"] = f"""
 SELECT type,
     if(n = 0, NULL, ingested) AS last_ingested_at,
@@ -83,8 +83,34 @@ SELECT type,
     if(n = 0, NULL, dateDiff('second', ingested, now64(3))) AS lag_seconds,
     n AS rows
 FROM (
-    {parts}
+    SELECT k.type AS type, greatest(l.ingested, f.ingested) AS ingested, greatest(l.occurred, f.occurred) AS occurred,
+        toUInt64(c.n + f.n) AS n
+    FROM (SELECT arrayJoin([{types}]) AS type) AS k
+    LEFT JOIN (SELECT type, last_ingested AS ingested, last_occurred AS occurred
+               FROM {summed(db, 'latest')}) AS l ON l.type = k.type
+    LEFT JOIN (SELECT type, sum(messages) AS n FROM (
+                   SELECT type, messages FROM {summed(db, 'ingest')}
+                   UNION ALL SELECT 'dead_letter' AS type, rejected FROM {summed(db, 'ingest')})
+               GROUP BY type) AS c ON c.type = k.type
+    LEFT JOIN (SELECT 'followup' AS type, toDateTime64(max(ingested_at), 3, 'UTC') AS ingested,
+                   max(occurred_at) AS occurred, count() AS n FROM {db}.followups) AS f ON f.type = k.type
+    SETTINGS join_use_nulls = 0
 )"""
+
+    # Exact distributions for percentiles over any range (a dashboard's p90 of 30 days).
+    views["call_waits"] = f"""
+SELECT day, touchpoint, kind, value_us / 1e6 AS seconds, value_us, toUInt64(n) AS calls
+FROM {summed(db, 'call_wait')}
+WHERE n > 0"""
+    views["review_reply_times"] = f"""
+SELECT day, touchpoint, platform, reply_us / 3600e6 AS hours, reply_us, toUInt64(replied) AS reviews
+FROM {summed(db, 'review', 'value >= 0')}
+WHERE reviews > 0"""
+    # How long after it was produced each event was in every view, per arrival day (10 ms steps).
+    views["view_freshness"] = f"""
+SELECT day, type, lag_10ms / 100 AS seconds, toUInt64(events) AS events
+FROM {summed(db, 'freshness')}
+WHERE events > 0"""
 
     return [f"CREATE OR REPLACE VIEW {db}.{q(name)}{on} AS{sql if sql.startswith(chr(10)) else chr(10) + sql}"
             for name, sql in views.items()]

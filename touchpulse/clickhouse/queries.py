@@ -59,14 +59,27 @@ def query_view(settings: Settings, view: str, day_from: date | None = None, day_
         from touchpulse.clickhouse.setup import ensure_views_current
         from touchpulse.services import registry, schema_options
         ensure_views_current(client, schema_options(settings), registry(settings))
-        if settings.embedded_clickhouse:  # no worker can be running on this chDB: finish its refresh
-            from touchpulse.clickhouse.refresh import refresh_pending
-            refresh_pending(client, settings.database, settings.timezone)
+        if settings.embedded_clickhouse:  # no worker can be running on this chDB: finish what a crash left open
+            complete_open_batches(client, settings)
         result = client.query(sql, parameters=params)
         return list(result.column_names), result.result_rows
     finally:
         if own:
             client.close()
+
+
+def complete_open_batches(client, settings: Settings) -> int:
+    """Batches a crashed worker left half applied, completed (embedded chDB only: there, a process
+    that could open the database knows that no worker is running)."""
+    from touchpulse.clickhouse.setup import views_timezone
+    from touchpulse.derived.maintenance import Maintainer
+    m = Maintainer(client, settings.database, views_timezone(client, settings.database) or settings.timezone)
+    if not m.open_batches():
+        return 0
+    try:
+        return m.recover(everyone=True)
+    finally:
+        m.drop_working_tables()
 
 
 def _plain(value):

@@ -1,8 +1,8 @@
-"""The ClickHouse sink: one columnar insert per table per batch.
+"""The ClickHouse sink: one columnar insert per table per batch, then the derived data.
 
-Rows carry their Kafka position and land in ReplacingMergeTree tables keyed by it, and the
-refresh recomputes winning versions from them, so writing the same batch twice changes no
-number. Each batch also queues its entity keys for that refresh (rollups.py).
+Accepted events and dead letters go to this worker's stage tables, from which the maintainer
+(touchpulse/derived/maintenance.py) copies them into the raw facts and updates everything the
+views read; rows carry their Kafka position, so writing the same batch twice changes no number.
 """
 
 from __future__ import annotations
@@ -15,23 +15,29 @@ from typing import Iterable
 
 from clickhouse_connect.datatypes.temporal import DateTime64
 
-from touchpulse.clickhouse.refresh import QUEUE_COLUMNS, queue_rows
-from touchpulse.clickhouse.rollups import FOLLOWUP_COLUMNS
 from touchpulse.clickhouse.schema import FACT_TABLES, q
 from touchpulse.core.events import COMMON_COLUMNS, TYPE_COLUMNS
 from touchpulse.core.timestamps import parse_timestamp
+from touchpulse.derived.maintenance import Applied, Maintainer
 
 log = logging.getLogger(__name__)
 
 POSITION_COLUMNS = ("src_topic", "src_partition", "src_offset", "src_timestamp")
 DEAD_LETTER_COLUMNS = ("type", "reason", "field", "message_key", "raw")
+FOLLOWUP_COLUMNS = ("followup_id", "event_id", "response_id", "customer_id", "touchpoint", "brand", "kind",
+                    "score", "comment", "occurred_at", "due_at", "created_at")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class FactWriter:
-    def __init__(self, client, database: str):
+    def __init__(self, client, database: str, timezone: str | None = None, worker: str = "cli"):
+        """`timezone`: the business zone the derived data is kept in (default: the schema's)."""
         self.client = client
         self.database = database
+        if timezone is None:
+            from touchpulse.clickhouse.setup import views_timezone
+            timezone = views_timezone(client, database) or "UTC"
+        self.maintainer = Maintainer(client, database, timezone, worker)
         self._contexts: dict[str, object] = {}
 
     def prepare(self) -> None:
@@ -40,28 +46,19 @@ class FactWriter:
         types; the import takes ~0.7 s), so that the first batch pays for neither."""
         from clickhouse_connect.driver import options
         options.pd, options.np  # noqa: B018 - resolved lazily on first access
-        for etype, table in FACT_TABLES.items():
-            self._context(table, COMMON_COLUMNS + TYPE_COLUMNS[etype] + POSITION_COLUMNS)
+        self.maintainer.prepare()
+        stages = self.maintainer.stage_tables()
+        for etype in FACT_TABLES:
+            self._context(stages[etype], COMMON_COLUMNS + TYPE_COLUMNS[etype] + POSITION_COLUMNS + ("batch_id",))
         self._context("followups", FOLLOWUP_COLUMNS + POSITION_COLUMNS)
-        self._context("dead_letters", DEAD_LETTER_COLUMNS + POSITION_COLUMNS)
-        self._context("refresh_queue", tuple(QUEUE_COLUMNS))
+        self._context(stages["dead_letters"], DEAD_LETTER_COLUMNS + POSITION_COLUMNS + ("batch_id",))
 
-    def write(self, outcome) -> int:
-        """Insert everything in the batch outcome; returns rows written."""
-        rows = 0
-        # Queued before the facts: a crash in between leaves a harmless queue entry, never
-        # facts that no refresh will look at.
-        queued = queue_rows(str(uuid.uuid4()), outcome.accepted, FACT_TABLES, outcome.followups)
-        if queued:
-            self._insert("refresh_queue", tuple(QUEUE_COLUMNS), [list(c) for c in zip(*queued)])
-        for etype, accepted in outcome.accepted.items():
-            if not accepted:
-                continue
-            names = COMMON_COLUMNS + TYPE_COLUMNS[etype]
-            columns = _columns([a.event.values for a in accepted], names)
-            columns += _positions(a.message for a in accepted)
-            self._insert(FACT_TABLES[etype], names + POSITION_COLUMNS, columns)
-            rows += len(accepted)
+    def recover(self, everyone: bool = False) -> int:
+        """Complete batches a crash left half applied (before this worker's first batch)."""
+        return self.maintainer.recover(everyone)
+
+    def write(self, outcome) -> Applied:
+        """Follow-ups, then the batch's facts and everything derived from them."""
         if outcome.followups:
             f = outcome.followups
             columns = [["" if x.body[n] is None else x.body[n] for x in f] for n in FOLLOWUP_COLUMNS]
@@ -70,23 +67,33 @@ class FactWriter:
                 columns[i] = [parse_timestamp(v) for v in columns[i]]
             columns += _positions(x.message for x in f)
             self._insert("followups", FOLLOWUP_COLUMNS + POSITION_COLUMNS, columns)
-            rows += len(f)
+        return self.maintainer.apply(self._stage, outcome)
+
+    def _stage(self, outcome, stages: dict[str, str], batch_id: str) -> None:
+        for etype, accepted in outcome.accepted.items():
+            if not accepted:
+                continue
+            names = COMMON_COLUMNS + TYPE_COLUMNS[etype]
+            columns = _columns([a.event.values for a in accepted], names)
+            columns += _positions(a.message for a in accepted)
+            columns.append([batch_id] * len(accepted))
+            self._insert(stages[etype], names + POSITION_COLUMNS + ("batch_id",), columns)
         if outcome.dead_letters:
             d = outcome.dead_letters
             columns = [[x.type for x in d], [x.reason for x in d], [x.field for x in d],
                        [x.message.key or b"" for x in d], [x.message.value or b"" for x in d]]
             columns += _positions(x.message for x in d)
-            self._insert("dead_letters", DEAD_LETTER_COLUMNS + POSITION_COLUMNS, columns)
-            rows += len(d)
-        return rows
+            columns.append([batch_id] * len(d))
+            self._insert(stages["dead_letters"], DEAD_LETTER_COLUMNS + POSITION_COLUMNS + ("batch_id",), columns)
 
     def followed_up(self, event_ids: list[str]) -> dict[str, set[tuple[str, int, int]]]:
-        """Positions at which follow-ups were already raised for these survey events."""
+        """Where the first copy of each of these survey events is (the copy that raises its
+        follow-up), for those already applied."""
         if not event_ids:
             return {}
         result = self.client.query(
-            f"SELECT event_id, src_topic, src_partition, src_offset FROM {q(self.database)}.followups "
-            "WHERE event_id IN {ids:Array(String)}", parameters={"ids": event_ids})
+            f"SELECT substring(k, {len('survey:') + 1}), src_topic, src_partition, src_offset FROM {q(self.database)}.seen "
+            "WHERE k IN {ids:Array(String)}", parameters={"ids": ["survey:" + e for e in event_ids]})
         seen: dict[str, set[tuple[str, int, int]]] = {}
         for event_id, topic, partition, offset in result.result_rows:
             seen.setdefault(event_id, set()).add((topic, partition, offset))

@@ -1,4 +1,4 @@
-"""Core subcommands: up, refresh, down, config, emit, simulate, worker, query, demo."""
+"""Core subcommands: up, reconcile, down, config, emit, simulate, worker, query, demo."""
 
 from __future__ import annotations
 
@@ -26,14 +26,15 @@ def register(sub) -> None:
                                    "re-states history after a registry target change).")
     p.set_defaults(func=cmd_up)
 
-    p = sub.add_parser("refresh", help="bring the views' tables up to date (workers do this on their own)",
-                       description="Recompute the current (winning) version of every entity a worker wrote "
-                                   "since the last refresh, and the daily aggregates of the days they touch. "
-                                   "Workers refresh every TOUCHPULSE_REFRESH_SECONDS on their own; run this after "
-                                   "writing facts by other means, or with --full to recompute everything from "
-                                   "the raw facts.")
-    p.add_argument("--full", action="store_true", help="recompute from all raw facts, not only queued batches")
-    p.set_defaults(func=cmd_refresh)
+    p = sub.add_parser("reconcile", help="recompute the views' data from the raw facts and report differences",
+                       description="Recompute every derived table (each entity's winning version, the daily "
+                                   "sums the views read) from all raw facts into scratch tables and compare "
+                                   "them with the live ones, which the workers keep up to date with every batch. "
+                                   "It should find no difference. --repair replaces the live data with the "
+                                   "recomputed one (after facts were written by other means). Reads all history: "
+                                   "minutes for tens of millions of facts.")
+    p.add_argument("--repair", action="store_true", help="rebuild the live derived data from the facts")
+    p.set_defaults(func=cmd_reconcile)
 
     p = sub.add_parser("down", help="stop the local broker (data is kept)",
                        description="Stop the embedded Kafka broker of TOUCHPULSE_HOME. Data stays on disk.")
@@ -97,23 +98,32 @@ def cmd_up(args, settings: Settings) -> int:
     return 0
 
 
-def cmd_refresh(args, settings: Settings) -> int:
+def cmd_reconcile(args, settings: Settings) -> int:
     from touchpulse.clickhouse.client import connect
-    from touchpulse.clickhouse.refresh import rebuild, refresh_pending
+    from touchpulse.clickhouse.queries import complete_open_batches
     from touchpulse.clickhouse.setup import views_timezone
+    from touchpulse.derived.rebuild import rebuild, reconcile
     from touchpulse.streams.runner import require_schema
     require_schema(settings)
     client = connect(settings)
     try:
         zone = views_timezone(client, settings.database) or settings.timezone
-        if args.full:
-            result = rebuild(client, settings.database, zone)
-        else:
-            result = refresh_pending(client, settings.database, zone)
+        if settings.embedded_clickhouse:
+            complete_open_batches(client, settings)
+        if args.repair:
+            log.info("rebuilt the derived data from the facts: %s", rebuild(client, settings.database, zone).describe())
+            return 0
+        diffs = reconcile(client, settings.database, zone)
     finally:
         client.close()
-    log.info("refreshed: %s" if (result or args.full) else "nothing to refresh: %s", result.describe())
-    return 0
+    if not diffs:
+        log.info("reconciled: every derived table equals its recomputation from the raw facts")
+        return 0
+    for d in diffs:
+        log.error("%s: %d row(s) differ from the recomputation, e.g. %s", d.table, d.cells, d.example)
+    log.error("run `touchpulse reconcile --repair` to rebuild the derived data from the facts (and please report "
+              "this: it should not happen)")
+    return 1
 
 
 def cmd_down(args, settings: Settings) -> int:

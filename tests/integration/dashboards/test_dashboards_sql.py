@@ -10,7 +10,6 @@ import pytest
 from tests.support.facts import TOPIC_OF, TOPIC_TYPES, load_simulated
 from touchpulse.clickhouse.dashboard_views import DASHBOARD_VIEWS, dashboard_view_statements
 from touchpulse.clickhouse.schema import SchemaOptions
-from touchpulse.clickhouse.refresh import refresh_pending
 from touchpulse.clickhouse.writer import FactWriter
 from touchpulse.core.touchpoints import load_registry
 from touchpulse.dashboards.build import build_all, panels
@@ -136,7 +135,6 @@ def test_a_touchpoint_new_in_the_data_gets_its_panels(chdb_client):
     stamp = datetime.combine(END, time(12), timezone.utc)
     messages = [Message(topic, 0, 10_000_000 + i, None, raw, stamp) for i, raw in enumerate(surveys)]
     FactWriter(chdb_client, db).write(process_batch(messages, TOPIC_TYPES, REGISTRY, followup_below=8, now=stamp))
-    refresh_pending(chdb_client, db, TZ)  # as the worker does within seconds
 
     models = build_all(REGISTRY.slugs, database=db, timezone=TZ)  # built before anyone knew the new slug
     run = lambda s: chdb_client.query(s).result_rows  # noqa: E731

@@ -9,7 +9,7 @@ import pytest
 
 from touchpulse.bench.synthetic import DAYS, plan
 from touchpulse.clickhouse.schema import SchemaOptions
-from touchpulse.clickhouse.refresh import rebuild
+from touchpulse.derived.rebuild import rebuild
 from touchpulse.clickhouse.setup import apply_schema
 from touchpulse.core.touchpoints import default_registry_path, load_registry
 

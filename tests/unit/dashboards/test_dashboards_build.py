@@ -64,8 +64,9 @@ def test_panel_ids_are_unique_and_panels_fit_the_grid(models):
 
 def test_every_query_is_raw_clickhouse_sql_on_the_datasource_and_reads_only_views(models):
     view_names = {"nps_daily", "nps_rolling_7d", "calls_daily", "calls_hourly", "reviews_daily", "purchases_daily",
-                  "loyalty_monthly", "ingest_daily", "calls_latest", "reviews_latest", "touchpoint_activity",
-                  "followups_latest", "reviews_overdue", "dead_letters_daily", "ingest_freshness"}
+                  "loyalty_monthly", "ingest_daily", "touchpoint_activity",
+                  "followups_latest", "reviews_overdue", "dead_letters_daily", "ingest_freshness", "call_waits",
+                  "review_reply_times"}
     seen = set()
     for uid, model in models.items():
         for p in panels(model):

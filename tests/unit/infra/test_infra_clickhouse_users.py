@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from touchpulse.clickhouse.schema import FACT_TABLES, SchemaOptions, schema_statements
-from touchpulse.clickhouse.rollups import AGGREGATE_COLUMNS, CURRENT, SNAPSHOTS
 from touchpulse.core.touchpoints import load_registry
+from touchpulse.derived.tables import DERIVED_TABLES
 
 ROOT = Path(__file__).resolve().parents[3]
 USERS_SQL = ROOT / "infra/clickhouse/users.sql"
@@ -28,12 +28,10 @@ SCRIPT = ROOT / "infra/clickhouse/initdb/10-touchpulse-users.sh"
 DB = "{{database}}"
 
 ADMIN, WRITER, READER, DEFINER = "touchpulse_admin", "touchpulse_writer", "touchpulse_reader", "touchpulse_view_definer"
-WRITTEN_TABLES = set(FACT_TABLES.values()) | {"followups", "dead_letters"}  # what FactWriter inserts into
-# What the worker's refresh rewrites (touchpulse.clickhouse.rollups) and reads.
-REFRESHED_TABLES = ({f"{t}_current" for t in CURRENT} | set(AGGREGATE_COLUMNS)
-                    | {"refresh_queue", "refresh_done", "refresh_batches", "refresh_keys"})
-REFRESH_READS = set(CURRENT)
-SNAPSHOT_TABLES = {f"{name}_snapshot" for name in SNAPSHOTS}  # one replicated table, no *_local
+RAW_TABLES = set(FACT_TABLES.values()) | {"followups", "dead_letters"}  # what FactWriter inserts into
+# What the worker's maintenance (touchpulse.derived.maintenance) reads and writes.
+DERIVED = set(DERIVED_TABLES)
+WORKING = f"{DB}._w*"  # the writer's own in-memory tables
 DDL = {"ALL", "CREATE", "ALTER", "DROP", "TRUNCATE", "OPTIMIZE", "CREATE TABLE", "CREATE VIEW", "DROP TABLE",
        "DROP VIEW", "CREATE DATABASE", "DROP DATABASE", "ALTER TABLE", "ALTER VIEW", "SYSTEM", "KILL QUERY"}
 
@@ -104,23 +102,26 @@ def test_the_template_defines_exactly_the_four_users_idempotently():
     assert set(grants()) == {ADMIN, WRITER, READER, DEFINER}
 
 
-def test_the_writer_can_only_insert_the_facts_and_refresh():
+def test_the_writer_can_only_write_the_facts_and_what_derives_from_them():
     tables, views = schema_objects()
     writer = grants()[WRITER]
-    inserts = {obj for priv, obj in writer if priv == "INSERT"}
-    selects = {obj for priv, obj in writer if priv == "SELECT"}
-    assert {priv for priv, _ in writer} == {"INSERT", "SELECT"}
-    written = WRITTEN_TABLES | REFRESHED_TABLES
-    snapshots = {on(t) for t in SNAPSHOT_TABLES}
-    assert inserts == {on(t) for t in written} | {on(f"{t}_local") for t in written} | snapshots
-    read = REFRESH_READS | REFRESHED_TABLES
-    assert selects == {on(t) for t in read} | {on(f"{t}_local") for t in read} | {on("schema_info")} | snapshots
+    on_tables = {(p, o) for p, o in writer if o != WORKING and p != "TABLE ENGINE"}
+    inserts = {o for p, o in on_tables if p == "INSERT"}
+    selects = {o for p, o in on_tables if p == "SELECT"}
+    assert {p for p, _ in on_tables} == {"INSERT", "SELECT", "ALTER DELETE"}
+    assert {(p, o) for p, o in on_tables if p == "ALTER DELETE"} == {("ALTER DELETE", on("open_batches"))}
+    assert inserts == {on(t) for t in RAW_TABLES | DERIVED} | {on(f"{t}_local") for t in RAW_TABLES}
+    assert selects == inserts | {on("schema_info")}
     assert {o.split(".", 1)[1] for o in inserts | selects} <= tables | {"schema_info"}, \
         "a grant names a table the schema lacks"
     assert not {o.split(".", 1)[1] for o in selects} & (views - {"schema_info"}), \
         "the writer must read no view but the schema's time zone"
-    assert not {priv for priv, _ in writer} & DDL
-    assert not [o for _, o in writer if o.endswith(".*") or o.startswith("*")], "no wildcard grant for the writer"
+    # DDL only on its own working tables, of the Memory engine.
+    working = {p for p, o in writer if o == WORKING}
+    assert working == {"CREATE TABLE", "DROP TABLE", "TRUNCATE", "INSERT", "SELECT"}
+    assert {(p, o) for p, o in writer if p == "TABLE ENGINE"} == {("TABLE ENGINE", "Memory")}
+    assert not {p for p, o in on_tables} & DDL
+    assert not [o for _, o in writer if o.endswith(".*") or o.startswith("*")], "no database-wide grant"
 
 
 def test_the_reader_can_only_select_views_and_every_view_it_needs():

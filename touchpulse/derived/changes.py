@@ -1,0 +1,157 @@
+"""What a batch changes, computed in SQL against the state tables (state.py), before anything
+is written: which messages claim their event_id, which entities get a new winning version, and
+which customers' order lists change.
+
+Rules (docs/events.md, docs/metrics.md): the first copy of an event_id to arrive (by Kafka
+timestamp, then topic, partition, offset) is the one that counts; among an entity's versions
+the greatest (occurred_at, event_id) wins. A batch is compared with the state only, so its cost
+depends on the batch, not on history: an entity's new winner is the better of its stored winner
+and the batch's best claim. The one exception is rare: a copy that arrives *later* but carries an
+*earlier* position than the stored first copy takes the event_id over (displaces it); its old and
+new entities are then recomputed from their raw facts (a primary-key lookup of a few keys).
+"""
+
+from __future__ import annotations
+
+from touchpulse.clickhouse.quoting import literal
+from touchpulse.derived.spec import FACT_TABLE, fact_names, key, version_columns, version_names
+from touchpulse.derived.sums import ORDER
+
+_POS = ("src_timestamp", "src_topic", "src_partition", "src_offset")
+JOINS = "SETTINGS join_algorithm = 'direct,parallel_hash,hash', join_use_nulls = 0"
+
+
+def _pos(alias: str) -> str:
+    return "tuple(" + ", ".join(f"{alias}.{c}" for c in _POS) + ")"
+
+
+def version_type(etype: str) -> str:
+    cols = [("found", "UInt8")] + version_columns(etype)
+    return "Tuple(" + ", ".join(f"{n} {t}" for n, t in cols) + ")"
+
+
+def claims_columns(etype: str) -> list[tuple[str, str]]:
+    k = key(etype)
+    return [(k, "String")] + version_columns(etype) + [
+        ("displaces", "UInt8"), ("v_ts", "DateTime64(3, 'UTC')"), ("v_key", "String")]
+
+
+def changes_columns(etype: str) -> list[tuple[str, str]]:
+    k = key(etype)
+    cols = [("found", "UInt8")] + version_columns(etype)
+    return [("key", "String")] + [(f"old_{n}", t) for n, t in cols] + [(f"new_{n}", t) for n, t in cols]
+
+
+def claims_insert(db: str, etype: str, stage: str, claims: str) -> str:
+    """The batch's first copies that claim their event_id: never seen, or seen at a later position."""
+    k = key(etype)
+    names = [k] + fact_names(etype)
+    picked = ", ".join(f"tupleElement(f.t, {i}) AS {n}" for i, n in enumerate(names, start=1))
+    first = "tuple(" + ", ".join(f"tupleElement(f.t, {int(names.index(c)) + 1})" for c in _POS) + ")"
+    return f"""
+INSERT INTO {db}.{claims}
+SELECT {picked}, toUInt8(v.src_topic != '') AS displaces, v.src_timestamp AS v_ts, v.entity AS v_key
+FROM (
+    SELECT event_id, argMin(tuple({', '.join(names)}), tuple({', '.join(_POS)})) AS t
+    FROM {db}.{stage}
+    GROUP BY event_id
+) AS f
+LEFT JOIN {db}.seen AS v ON v.k = {seen_key(etype, 'f.event_id')}
+WHERE v.src_topic = '' OR {first} < {_pos('v')}
+{JOINS}"""
+
+
+def changes_insert(db: str, etype: str, claims: str, changes: str, displaced: bool) -> str:
+    """Entities whose winning version changes: (key, old version, new version), `found` = 0 for
+    an entity that does not exist (before) or no longer exists (after a displacement).
+    `displaced`: some claim displaces a stored first copy (then that part is computed too)."""
+    k = key(etype)
+    names = fact_names(etype)
+    vtype = version_type(etype)
+    claim_tuple = f"CAST(tuple(toUInt8(1), {', '.join(names)}) AS {vtype})"
+    stored = f"CAST(tuple(o.found, {', '.join('o.' + n for n in names)}) AS {vtype})"
+    dirty_keys = (f"SELECT DISTINCT k FROM (SELECT {k} AS k FROM {db}.{claims} WHERE displaces = 1 "
+                  f"UNION ALL SELECT v_key FROM {db}.{claims} WHERE displaces = 1)")
+    best = f"""
+        SELECT {k} AS key, argMax({claim_tuple}, tuple(occurred_at, event_id)) AS w, toUInt8(0) AS dirty
+        FROM {db}.{claims}
+        {f'WHERE {k} NOT IN ({dirty_keys})' if displaced else ''}
+        GROUP BY {k}"""
+    if displaced:
+        best += f"""
+        UNION ALL
+        SELECT d.k AS key, r.w AS w, toUInt8(1) AS dirty
+        FROM ({dirty_keys}) AS d
+        LEFT JOIN ({_recompute(db, etype, claims, dirty_keys)}) AS r ON r.key = d.k"""
+    ident = ("found", "event_id") + _POS
+    idx = {n: i for i, n in enumerate(["found"] + names, start=1)}
+    same = " AND ".join(f"tupleElement(n_t, {idx[c]}) = tupleElement(o_t, {idx[c]})" for c in ident)
+    width = len(names) + 1
+    return f"""
+INSERT INTO {db}.{changes}
+SELECT key, {', '.join(f'tupleElement(o_t, {int(i)})' for i in range(1, width + 1))}, {', '.join(f'tupleElement(n_t, {int(i)})' for i in range(1, width + 1))}
+FROM (
+    SELECT c.key AS key, {stored} AS o_t,
+        if(c.dirty = 1 OR tupleElement(o_t, 1) = 0
+           OR tuple(tupleElement(o_t, {idx['occurred_at']}), tupleElement(o_t, {idx['event_id']}))
+              < tuple(tupleElement(c.w, {idx['occurred_at']}), tupleElement(c.w, {idx['event_id']})),
+           c.w, o_t) AS n_t
+    FROM ({best}
+    ) AS c
+    LEFT JOIN {db}.{state_table(etype)} AS o ON o.{k} = c.key
+)
+WHERE NOT ({same})
+{JOINS}"""
+
+
+def _recompute(db: str, etype: str, claims: str, dirty_keys: str) -> str:
+    """The winner of each dirty entity from all its raw facts, counting only rows that are the
+    first copy of their event_id once this batch's claims are taken into account."""
+    k = key(etype)
+    names = fact_names(etype)
+    vtype = version_type(etype)
+    first = f"if(c.event_id != '', {_pos('c')}, {_pos('v')})"
+    return f"""
+            SELECT r.{k} AS key,
+                argMax(CAST(tuple(toUInt8(1), {', '.join('r.' + n for n in names)}) AS {vtype}),
+                       tuple(r.occurred_at, r.event_id)) AS w
+            FROM {db}.{FACT_TABLE[etype]} AS r
+            LEFT JOIN {db}.{claims} AS c ON c.event_id = r.event_id
+            LEFT JOIN {db}.seen AS v ON v.k = {seen_key(etype, 'r.event_id')}
+            WHERE r.{k} IN ({dirty_keys}) AND {_pos('r')} = {first}
+            GROUP BY key"""
+
+
+def customer_changes_insert(db: str, changes: str, out: str) -> str:
+    """Customers whose list of completed orders changes with the batch's order changes."""
+    entry = (f"CAST(tuple(toUnixTimestamp64Micro(new_occurred_at), key, new_touchpoint, new_currency, new_amount) "
+             f"AS {ORDER})")
+    blank = f"CAST(tuple(0, '', '', '', 0) AS {ORDER})"
+    new_orders = ("arraySort(x -> (x.t, x.order_id), arrayConcat(arrayFilter(x -> NOT has(c.touched, x.order_id), "
+                  "s.orders), c.added))")
+    return f"""
+INSERT INTO {db}.{out} (key, old_orders, new_orders)
+SELECT c.customer_id, s.orders, {new_orders} AS new_orders
+FROM (
+    SELECT customer_id, groupArray(order_id) AS touched, groupArrayIf(entry, is_add = 1) AS added
+    FROM (
+        SELECT old_customer_id AS customer_id, key AS order_id, toUInt8(0) AS is_add, {blank} AS entry
+        FROM {db}.{changes} WHERE old_found = 1 AND old_status = 'completed' AND old_customer_id != ''
+        UNION ALL
+        SELECT new_customer_id, key, toUInt8(1), {entry}
+        FROM {db}.{changes} WHERE new_found = 1 AND new_status = 'completed' AND new_customer_id != ''
+    )
+    GROUP BY customer_id
+) AS c
+LEFT JOIN {db}.customers_state AS s ON s.customer_id = c.customer_id
+WHERE new_orders != s.orders
+{JOINS}"""
+
+
+def state_table(etype: str) -> str:
+    return f"{FACT_TABLE[etype]}_state"
+
+
+def seen_key(etype: str, event_id: str) -> str:
+    """The key of an event's first copy in `seen`: event_ids are unique per event type."""
+    return f"concat({literal(etype + ':')}, {event_id})"

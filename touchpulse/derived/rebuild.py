@@ -1,0 +1,196 @@
+"""Derived data computed from all raw facts, in a few passes: what `touchpulse up` runs after
+migrating an older schema or changing the time zone, what the bench runs after a bulk load, and
+what `touchpulse reconcile` compares the live tables with. It re-reads everything, so it never
+runs in the steady state.
+
+The same contribution rows as the per-batch deltas (sums.py), over every winner with sign +1.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from touchpulse.clickhouse.quoting import literal, q
+from touchpulse.derived.spec import FACT_TABLE, fact_names, key, version_columns, version_names
+from touchpulse.derived.changes import seen_key, state_table, version_type
+from touchpulse.derived.sums import DEFAULTS, KEY_COLUMNS, MEASURE_COLUMNS, ORDER, combine, contributions, physical
+from touchpulse.derived.tables import DERIVED_TABLES
+
+log = logging.getLogger("touchpulse.derived")
+
+_POS = "src_timestamp, src_topic, src_partition, src_offset"
+BIG_QUERY = {"max_bytes_before_external_group_by": 4 * 2**30, "max_threads": 2}
+
+
+@dataclass
+class Rebuilt:
+    entities: dict[str, int] = field(default_factory=dict)
+    customers: int = 0
+    seconds: float = 0.0
+
+    def describe(self) -> str:
+        ents = ", ".join(f"{n:,} {FACT_TABLE[t]}" for t, n in self.entities.items())
+        return f"{ents or 'no entities'}, {self.customers:,} customers, in {self.seconds:.1f} s"
+
+
+def rebuild(client, database: str, timezone: str, into: Callable[[str], str] = lambda n: n,
+            progress: Callable[[str], None] | None = None) -> Rebuilt:
+    """Empty the derived tables (`into(name)` names them: the live ones by default) and compute
+    them from the raw facts."""
+    started = time.perf_counter()
+    db, tz = q(database), literal(timezone)
+    say = progress or (lambda step: log.info("rebuild: %s", step))
+    out = Rebuilt()
+    for name in DERIVED_TABLES:
+        client.command(f"TRUNCATE TABLE IF EXISTS {db}.{q(into(name))}")
+
+    def add(source: str, winners: str) -> None:
+        rows_of = f"(SELECT *, toInt8(1) AS sign FROM {winners})"
+        client.command(combine(db, q(into("sums")), f"({contributions(source, rows_of, tz)})"), settings=BIG_QUERY)
+
+    for etype, table in FACT_TABLE.items():
+        say(f"{table}: first copies of every event_id and each entity's winning version")
+        k = key(etype)
+        names = fact_names(etype)
+        first, winners = f"_rebuild_first_{etype}", f"_rebuild_winners_{etype}"
+        _scratch(client, db, first, f"SELECT {k}, {', '.join(names)} FROM {db}.{table}", "event_id")
+        client.command(f"""
+INSERT INTO {db}.{first}
+SELECT {', '.join(f'tupleElement(f, {i}) AS {n}' for i, n in enumerate([k] + names, start=1))}
+FROM (SELECT event_id, argMin(tuple({k}, {', '.join(names)}), tuple({_POS})) AS f FROM {db}.{table} GROUP BY event_id)""",
+                       settings=BIG_QUERY)
+        vtype = version_type(etype)
+        _scratch(client, db, winners, f"SELECT {k} AS key, toUInt8(1) AS found, {', '.join(names)} FROM {db}.{table}",
+                 "key")
+        client.command(f"""
+INSERT INTO {db}.{winners}
+SELECT {k}, {', '.join(f'tupleElement(w, {int(i)})' for i in range(1, len(names) + 2))}
+FROM (SELECT {k}, argMax(CAST(tuple(toUInt8(1), {', '.join(names)}) AS {vtype}), tuple(occurred_at, event_id)) AS w
+      FROM {db}.{first} GROUP BY {k})""", settings=BIG_QUERY)
+        client.command(f"INSERT INTO {db}.{q(into('seen'))} (k, entity, {_POS}) "
+                       f"SELECT {seen_key(etype, 'event_id')}, {k}, {_POS} FROM {db}.{first}")
+        client.command(f"INSERT INTO {db}.{q(into(state_table(etype)))} ({k}, {', '.join(version_names(etype))}) "
+                       f"SELECT key, {', '.join(version_names(etype))} FROM {db}.{winners}")
+        say(f"{table}: daily sums")
+        add(etype, f"{db}.{winners}")
+        out.entities[etype] = _count(client, f"SELECT count() FROM {db}.{winners}")
+        if etype == "purchase":
+            say("customers: completed orders per customer, repeat customers and loyalty")
+            customers = "_rebuild_customers"
+            client.command(f"DROP TABLE IF EXISTS {db}.{customers}")
+            client.command(f"CREATE TABLE {db}.{customers} (customer_id String, orders Array({ORDER})) "
+                           "ENGINE = MergeTree ORDER BY customer_id")
+            client.command(f"""
+INSERT INTO {db}.{customers}
+SELECT customer_id, arraySort(x -> (x.t, x.order_id), groupArray(CAST(tuple(toUnixTimestamp64Micro(occurred_at), key,
+    touchpoint, currency, amount) AS {ORDER})))
+FROM {db}.{winners} WHERE status = 'completed' AND customer_id != '' GROUP BY customer_id""", settings=BIG_QUERY)
+            client.command(f"INSERT INTO {db}.{q(into('customers_state'))} SELECT customer_id, orders "
+                           f"FROM {db}.{customers}")
+            add("customer", f"{db}.{customers}")
+            out.customers = _count(client, f"SELECT count() FROM {db}.{customers}")
+            client.command(f"DROP TABLE {db}.{customers}")
+        client.command(f"DROP TABLE {db}.{winners}")
+        _ingest(client, db, tz, etype, table, first, into)
+        client.command(f"DROP TABLE {db}.{first}")
+    say("dead letters and positions")
+    _ingest(client, db, tz, "dead_letters", "dead_letters", None, into)
+    out.seconds = time.perf_counter() - started
+    return out
+
+
+def _scratch(client, db: str, name: str, like: str, order: str) -> None:
+    client.command(f"DROP TABLE IF EXISTS {db}.{name}")
+    client.command(f"CREATE TABLE {db}.{name} ENGINE = MergeTree ORDER BY {order} EMPTY AS {like}")
+
+
+def _ingest(client, db: str, tz: str, etype: str, table: str, first: str | None, into) -> None:
+    """Pipeline health, latest arrivals and applied positions of one raw table."""
+    messages = f"(SELECT * FROM {db}.{table} LIMIT 1 BY src_topic, src_partition, src_offset)"
+    counts = ("accepted", "messages", "rejected")
+    if first is None:  # dead letters
+        parts = [physical("ingest", f"SELECT toDate32(src_timestamp, {tz}) AS day, type, toInt64(0) AS accepted, "
+                                    f"toInt64(0) AS messages, toInt64(count()) AS rejected FROM {messages} "
+                                    "GROUP BY day, type", ("day", "type"), counts),
+                 physical("latest", f"SELECT 'dead_letter' AS type, max(ingested_at) AS last_ingested, "
+                                    f"toDateTime64(max(src_timestamp), 6, 'UTC') AS last_occurred FROM {db}.{table} "
+                                    "HAVING count() > 0", ("type",), ("last_ingested", "last_occurred"))]
+    else:
+        e = literal(etype)
+        parts = [physical("ingest", f"SELECT toDate32(src_timestamp, {tz}) AS day, {e} AS type, toInt64(0) AS accepted, "
+                                    f"toInt64(count()) AS messages, toInt64(0) AS rejected FROM {messages} GROUP BY day",
+                          ("day", "type"), counts),
+                 physical("ingest", f"SELECT toDate32(src_timestamp, {tz}) AS day, {e} AS type, toInt64(count()) AS "
+                                    f"accepted, toInt64(0) AS messages, toInt64(0) AS rejected FROM {db}.{first} "
+                                    "GROUP BY day", ("day", "type"), counts),
+                 physical("activity", f"SELECT toDate32(toDate(occurred_at, {tz})) AS day, touchpoint, {e} AS type, "
+                                      f"toInt64(count()) AS messages FROM {messages} GROUP BY day, touchpoint",
+                          ("day", "touchpoint", "type"), ("messages",)),
+                 physical("latest", f"SELECT {e} AS type, max(ingested_at) AS last_ingested, max(occurred_at) AS "
+                                    f"last_occurred FROM {db}.{table} HAVING count() > 0",
+                          ("type",), ("last_ingested", "last_occurred"))]
+    client.command(combine(db, q(into("sums")), "(" + " UNION ALL ".join(parts) + ")"), settings=BIG_QUERY)
+    client.command(f"""INSERT INTO {db}.{q(into('positions'))} (k, next_offset)
+SELECT concat(src_topic, '#', toString(src_partition)) AS k, max(src_offset) + 1 FROM {db}.{table} GROUP BY k""")
+
+
+def _count(client, sql: str) -> int:
+    return int(client.query(sql).result_rows[0][0])
+
+
+# --- reconcile ----------------------------------------------------------------------------------
+
+RECONCILE_PREFIX = "_reconcile_"
+
+
+@dataclass
+class Difference:
+    table: str
+    cells: int  # rows (cells of the additive table, or entities) that differ
+    example: tuple | None = None
+
+
+def reconcile(client, database: str, timezone: str, progress=None) -> list[Difference]:
+    """Recompute every derived table from the facts into scratch copies and compare them with the
+    live ones: the additive tables cell by cell (what the views read), the state entity by entity.
+    Returns the differences (none, when every batch was applied as it should)."""
+    db = q(database)
+    scratch = lambda name: RECONCILE_PREFIX + name  # noqa: E731
+    for name in DERIVED_TABLES:
+        client.command(f"DROP TABLE IF EXISTS {db}.{q(scratch(name))}")
+        client.command(f"CREATE TABLE {db}.{q(scratch(name))} AS {db}.{q(name)}")
+    try:
+        rebuild(client, database, timezone, into=scratch, progress=progress)
+        diffs = []
+        keys = ", ".join(c for c, _ in KEY_COLUMNS)
+        aggs = ", ".join(f"{how}({c}) AS {c}" for c, how, _ in MEASURE_COLUMNS)
+        live = f"SELECT {keys}, {aggs} FROM {db}.sums GROUP BY {keys}"
+        want = f"SELECT {keys}, {aggs} FROM {db}.{q(scratch('sums'))} GROUP BY {keys}"
+        live_rows = f"SELECT * FROM ({live}) WHERE {_nonzero()}"
+        want_rows = f"SELECT * FROM ({want}) WHERE {_nonzero()}"
+        diffs.append(_diff(client, "sums", live_rows, want_rows))
+        for etype in FACT_TABLE:
+            k = key(etype)
+            live = f"SELECT {k}, event_id, {_POS} FROM {db}.{q(state_table(etype))} WHERE found = 1"
+            want = f"SELECT {k}, event_id, {_POS} FROM {db}.{q(scratch(state_table(etype)))} WHERE found = 1"
+            diffs.append(_diff(client, state_table(etype), live, want))
+        return [d for d in diffs if d.cells]
+    finally:
+        for name in DERIVED_TABLES:
+            client.command(f"DROP TABLE IF EXISTS {db}.{q(scratch(name))}")
+
+
+def _nonzero() -> str:
+    """Rows that count (observations of this run, freshness and latest arrivals, are not derived)."""
+    live = " OR ".join(f"{c} != {DEFAULTS[c]}" for c, how, _ in MEASURE_COLUMNS if how == "sum")
+    return f"metric NOT IN ('freshness', 'latest') AND ({live})"
+
+
+def _diff(client, table: str, live: str, want: str) -> Difference:
+    both = (f"SELECT * FROM (({live}) EXCEPT ({want})) UNION ALL SELECT * FROM (({want}) EXCEPT ({live}))")
+    rows = client.query(f"SELECT * FROM ({both}) LIMIT 1").result_rows
+    n = _count(client, f"SELECT count() FROM ({both})")
+    return Difference(table, n, tuple(rows[0]) if rows else None)

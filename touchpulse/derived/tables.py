@@ -1,0 +1,63 @@
+"""DDL of derived data: the state (key-value tables, ClickHouse's EmbeddedRocksDB: a lookup of a
+batch's keys costs the same at any size of history), the additive tables of sums.py, and the
+bookkeeping that makes a batch's maintenance complete after a crash (maintenance.py)."""
+
+from __future__ import annotations
+
+from touchpulse.clickhouse.quoting import literal, q
+from touchpulse.derived.changes import state_table
+from touchpulse.derived.spec import FACT_TABLE, key, version_columns
+from touchpulse.derived.sums import DEDUP_WINDOW, KEY_COLUMNS, MEASURE_COLUMNS, ORDER
+
+POSITION_KEY = "concat(src_topic, '#', toString(src_partition))"
+
+
+def state_statements(db: str, on: str) -> list[str]:
+    """`on` is an ON CLUSTER clause or ''. On a cluster every node gets the tables, but only the
+    node the workers write through holds the state (docs/scaling.md)."""
+    out = []
+    for etype in FACT_TABLE:
+        k = key(etype)
+        cols = ",\n    ".join(f"{n} {t}" for n, t in [("found", "UInt8")] + version_columns(etype))
+        out.append(_kv(db, on, state_table(etype), f"{k} String,\n    {cols}", k))
+    # Per event type and event_id, its first copy (key `type:event_id`).
+    out.append(_kv(db, on, "seen", """k String,
+    entity String,
+    src_timestamp DateTime64(3, 'UTC'),
+    src_topic String,
+    src_partition UInt32,
+    src_offset UInt64""", "k"))
+    out.append(_kv(db, on, "customers_state", f"customer_id String,\n    orders Array({ORDER})", "customer_id"))
+    # Per topic partition, the offset after the last one whose batch was applied: a replayed
+    # message (after a crash or a rebalance) is recognised before any work is done for it.
+    out.append(_kv(db, on, "positions", "k String,\n    next_offset UInt64", "k"))
+    # Batches whose maintenance started and did not finish (maintenance.py recovers them).
+    out.append(_kv(db, on, "open_batches", "batch_id String,\n    worker String,\n    opened DateTime64(3, 'UTC')",
+                   "batch_id"))
+    return out
+
+
+def _kv(db: str, on: str, name: str, columns: str, key: str) -> str:
+    return f"CREATE TABLE IF NOT EXISTS {db}.{q(name)}{on} (\n    {columns}\n) ENGINE = EmbeddedRocksDB PRIMARY KEY {key}"
+
+
+def sums_statements(db: str, on: str, replicated: bool) -> list[str]:
+    """The additive table of sums.py: no partitions, so a batch's deltas are one part; on a
+    cluster a full copy on every node (it is small: days, not entities)."""
+    keys = [f"{c} {t}" for c, t in KEY_COLUMNS]
+    measures = [f"{c} SimpleAggregateFunction({how}, {t})" for c, how, t in MEASURE_COLUMNS]
+    body = ",\n    ".join(keys + measures)
+    order = ", ".join(c for c, _ in KEY_COLUMNS)
+    if replicated:
+        path = literal(f"/clickhouse/tables/all/{db.strip(chr(96))}/sums")
+        engine = f"ReplicatedAggregatingMergeTree({path}, '{{shard}}-{{replica}}')"
+        window = f"replicated_deduplication_window = {DEDUP_WINDOW}"
+    else:
+        engine = "AggregatingMergeTree"
+        window = f"non_replicated_deduplication_window = {DEDUP_WINDOW}"
+    return [f"CREATE TABLE IF NOT EXISTS {db}.`sums`{on} (\n    {body}\n) ENGINE = {engine}\nORDER BY ({order})\n"
+            f"SETTINGS {window}"]
+
+
+DERIVED_TABLES = [state_table(etype) for etype in FACT_TABLE] + ["seen", "customers_state", "positions",
+                                                                  "open_batches", "sums"]

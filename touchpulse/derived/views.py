@@ -1,0 +1,220 @@
+"""The views of docs/metrics.md, as SQL over the additive table of sums.py.
+
+A view sums the rows of its days at query time (merged or not, +1 and -1 rows cancel), so it
+reads days, never history, and is right as soon as a batch's deltas are in. Targets join at
+query time from `touchpoint_targets`, through a LEFT JOIN that behaves the same whether or not
+the reader's session sets `join_use_nulls`, so a changed target re-states history. Days are
+`toDate32(ts, tz)` in the business zone (`toDate` wraps around before 1970), fixed when the
+deltas are written: `touchpulse up` rebuilds the sums after a change of time zone.
+"""
+
+from __future__ import annotations
+
+from touchpulse.core.metrics import nps_moe_sql, nps_sql, ratio_sql, weighted_quantile_sql
+from touchpulse.core.touchpoints import Targets
+from touchpulse.derived.spec import FACT_TABLE, fact_names, key, version_columns, version_names
+from touchpulse.derived.changes import state_table
+from touchpulse.derived.sums import summed
+
+ROLLING_DAYS = 7
+CONTRACT_VIEWS = ("nps_daily", "calls_daily", "calls_hourly", "reviews_daily", "purchases_daily")
+EXTRA_VIEWS = ("nps_rolling_7d", "loyalty_monthly", "ingest_daily")
+# Winning-version columns of the *_latest views, entity key first.
+LATEST_COLUMNS = {
+    "call": ["event_id", "occurred_at", "touchpoint", "customer_id", "attributes", "direction", "queued_at",
+             "answered_at", "ended_at", "hold_seconds", "wrap_seconds", "agent_id"],
+    "purchase": ["event_id", "occurred_at", "touchpoint", "customer_id", "attributes", "amount", "currency",
+                 "item_count", "status"],
+    "review": ["event_id", "occurred_at", "touchpoint", "customer_id", "attributes", "platform", "rating",
+               "posted_at", "replied_at", "text"],
+    "survey": ["event_id", "occurred_at", "touchpoint", "customer_id", "attributes", "score", "kind", "brand",
+               "interaction_id", "comment"],
+}
+
+
+def targets_join(db: str, alias: str, names: list[str]) -> str:
+    picks = ", ".join(f"max({n}) AS {n}" for n in names)
+    return (f"LEFT JOIN (SELECT touchpoint, toUInt8(1) AS known, {picks} FROM {db}.touchpoint_targets "
+            f"GROUP BY touchpoint) AS {alias} ON {alias}.touchpoint = ")
+
+
+def target(alias: str, name: str, default: float) -> str:
+    """The touchpoint's target, or the registry default for a touchpoint it does not list."""
+    return f"if(ifNull({alias}.known, 0) = 1, ifNull({alias}.{name}, {float(default)!r}), {float(default)!r})"
+
+
+def _change_columns() -> str:
+    """Columns comparing a period with the previous one (nps and prev_* counts already in scope)."""
+    return f"""
+    prev_responses,
+    {nps_sql('prev_promoters', 'prev_detractors', 'prev_responses')} AS prev_nps,
+    {nps_moe_sql('prev_promoters', 'prev_detractors', 'prev_responses')} AS prev_nps_moe95,
+    nps - prev_nps AS nps_change,
+    sqrt(pow(nps_moe95, 2) + pow(prev_nps_moe95, 2)) AS change_moe95,
+    toUInt8(ifNull(abs(nps_change) > change_moe95, 0)) AS significant_change"""
+
+
+def latest_view(db: str, etype: str) -> str:
+    """Each entity once, in its winning version: the raw row at the winner's Kafka position."""
+    k = key(etype)
+    cols = ", ".join([k] + LATEST_COLUMNS[etype])
+    ident = f"({k}, event_id, src_topic, src_partition, src_offset)"
+    return f"""
+SELECT {cols}
+FROM {db}.{FACT_TABLE[etype]}
+WHERE {ident} IN (SELECT {k}, event_id, src_topic, src_partition, src_offset FROM {db}.{state_table(etype)}
+                  WHERE found = 1)
+LIMIT 1 BY {k}"""
+
+
+def build_views(db: str, tz: str, d: Targets) -> dict[str, str]:
+    """name -> SELECT, in creation order. `db` is a quoted identifier, `tz` a string literal."""
+    views: dict[str, str] = {}
+    for etype, table in FACT_TABLE.items():
+        views[f"{table}_latest"] = latest_view(db, etype)
+
+    survey_days = f"""(
+    SELECT base_day, touchpoint, brand, kind, n, p, pa, d, max(base_day) OVER () AS horizon
+    FROM (
+        SELECT day AS base_day, touchpoint, brand, kind, n, p, pa, d
+        FROM {summed(db, 'survey')}
+        WHERE n > 0
+    )
+)"""
+    nps_cols = f"""responses, promoters, passives, detractors,
+    {nps_sql('promoters', 'detractors', 'responses')} AS nps,
+    {nps_moe_sql('promoters', 'detractors', 'responses')} AS nps_moe95,{_change_columns()}"""
+
+    # Each day's counts land on that day (k = 0) and, as the previous period, on the next day (k = 1).
+    views["nps_daily"] = f"""
+SELECT day, touchpoint, brand, kind, {nps_cols}
+FROM (
+    SELECT addDays(base_day, k) AS day, touchpoint, brand, kind,
+        toUInt64(sumIf(n, k = 0)) AS responses, toUInt64(sumIf(p, k = 0)) AS promoters,
+        toUInt64(sumIf(pa, k = 0)) AS passives, toUInt64(sumIf(d, k = 0)) AS detractors,
+        toUInt64(sumIf(n, k = 1)) AS prev_responses, toUInt64(sumIf(p, k = 1)) AS prev_promoters,
+        toUInt64(sumIf(d, k = 1)) AS prev_detractors
+    FROM {survey_days}
+    ARRAY JOIN [0, 1] AS k
+    GROUP BY day, touchpoint, brand, kind
+    HAVING responses > 0
+)"""
+
+    # A day's counts belong to the windows ending on it and the 6 days after (k < 7), and to
+    # the previous, non-overlapping window of the 7 days after those (7 <= k < 14).
+    w = ROLLING_DAYS
+    views["nps_rolling_7d"] = f"""
+SELECT day, touchpoint, brand, kind, {nps_cols}
+FROM (
+    SELECT addDays(base_day, k) AS day, touchpoint, brand, kind,
+        toUInt64(sumIf(n, k < {w})) AS responses, toUInt64(sumIf(p, k < {w})) AS promoters,
+        toUInt64(sumIf(pa, k < {w})) AS passives, toUInt64(sumIf(d, k < {w})) AS detractors,
+        toUInt64(sumIf(n, k >= {w})) AS prev_responses, toUInt64(sumIf(p, k >= {w})) AS prev_promoters,
+        toUInt64(sumIf(d, k >= {w})) AS prev_detractors
+    FROM {survey_days}
+    ARRAY JOIN range({2 * w}) AS k
+    GROUP BY day, touchpoint, brand, kind, horizon
+    HAVING responses > 0 AND day <= horizon
+)"""
+
+    # Day sums and the exact waits and abandon times in one pass (UNION ALL keeps a filter on
+    # day pushed down into both tables); targets joined per row, then compared with exact values.
+    short_us = f"toInt64(round({target('t', 'short_abandon_seconds', d.short_abandon_seconds)} * 1e6))"
+    sla_us = f"toInt64(round({target('t', 'sla_answer_seconds', d.sla_answer_seconds)} * 1e6))"
+    views["calls_daily"] = f"""
+SELECT day, touchpoint, offered, answered,
+    offered - answered AS abandoned,
+    short_abandoned,
+    answered_in_sla,
+    {ratio_sql('answered_in_sla', '(offered - short_abandoned)')} AS service_level,
+    {ratio_sql('(abandoned - short_abandoned)', '(offered - short_abandoned)')} AS abandon_rate,
+    {ratio_sql('wait_us_sum', 'answered')} / 1e6 AS asa_seconds,
+    if(answered = 0, NULL, {weighted_quantile_sql('waits', 0.9)} / 1e6) AS wait_p90_seconds,
+    {ratio_sql('toFloat64(handle_sum)', 'answered')} AS aht_seconds
+FROM (
+    SELECT x.day AS day, x.touchpoint AS touchpoint,
+        toUInt64(sum(x.offered)) AS offered, toUInt64(sum(x.answered)) AS answered,
+        sum(x.wait_us_sum) AS wait_us_sum, sum(x.handle_sum) AS handle_sum,
+        toUInt64(sumIf(x.n, x.kind = 'abandon' AND x.value_us < {short_us})) AS short_abandoned,
+        toUInt64(sumIf(x.n, x.kind = 'wait' AND x.value_us <= {sla_us})) AS answered_in_sla,
+        sumMapIf([x.value_us], [x.n], x.kind = 'wait') AS waits
+    FROM (
+        SELECT day, touchpoint, offered, answered, wait_us_sum, handle_sum, '' AS kind, toInt64(0) AS value_us,
+            toInt64(0) AS n
+        FROM {summed(db, 'call')}
+        UNION ALL
+        SELECT day, touchpoint, 0, 0, 0, toDecimal128(0, 9), kind, value_us, n FROM {summed(db, 'call_wait')}
+    ) AS x
+    {targets_join(db, 't', ['sla_answer_seconds', 'short_abandon_seconds'])}x.touchpoint
+    GROUP BY day, touchpoint
+    HAVING offered > 0
+)"""
+
+    views["calls_hourly"] = f"""
+SELECT day, hour, touchpoint, offered, answered, offered - answered AS unanswered
+FROM (
+    SELECT day, hour, touchpoint, toUInt64(offered) AS offered, toUInt64(answered) AS answered
+    FROM {summed(db, 'call')}
+    WHERE offered > 0
+)"""
+
+    reply_us = f"toInt64(round({target('t', 'review_reply_hours', d.review_reply_hours)} * 3600e6))"
+    views["reviews_daily"] = f"""
+SELECT day, touchpoint, platform, reviews,
+    rating_sum / reviews AS avg_rating,
+    replied,
+    replied_in_sla,
+    replied / reviews AS reply_rate,
+    if(replied = 0, NULL, {weighted_quantile_sql('replies', 0.5)} / 3600e6) AS reply_p50_hours
+FROM (
+    SELECT x.day AS day, x.touchpoint AS touchpoint, x.platform AS platform,
+        toUInt64(sum(x.reviews)) AS reviews, sum(x.rating_sum) AS rating_sum, toUInt64(sum(x.replied)) AS replied,
+        toUInt64(sumIf(x.replied, x.reply_us >= 0 AND x.reply_us <= {reply_us})) AS replied_in_sla,
+        sumMapIf([x.reply_us], [x.replied], x.reply_us >= 0) AS replies
+    FROM {summed(db, 'review')} AS x
+    {targets_join(db, 't', ['review_reply_hours'])}x.touchpoint
+    GROUP BY day, touchpoint, platform
+    HAVING reviews > 0
+)"""
+
+    views["purchases_daily"] = f"""
+SELECT day, touchpoint, currency, orders, customers, revenue,
+    toFloat64(revenue) / orders AS avg_check,
+    repeat_customers
+FROM (
+    SELECT day, touchpoint, currency, toUInt64(orders) AS orders, toUInt64(customers) AS customers,
+        revenue, toUInt64(repeat_customers) AS repeat_customers
+    FROM {summed(db, 'purchase')}
+    WHERE orders > 0
+)"""
+
+    views["loyalty_monthly"] = f"""
+SELECT month, touchpoint, currency, active_customers, orders, revenue,
+    toFloat64(revenue) / orders AS mean_check,
+    if(intervals = 0, NULL, toFloat64(interval_us) / intervals / 86400e6) AS mean_days_between,
+    customers_to_date, revenue_to_date,
+    toFloat64(revenue_to_date) / customers_to_date AS revenue_per_customer,
+    lapsed_customers
+FROM (
+    SELECT month, touchpoint, currency, active_customers, orders, revenue, interval_us, intervals,
+        toUInt64(sum(new_customers) OVER ledger) AS customers_to_date,
+        sum(revenue) OVER ledger AS revenue_to_date,
+        sum(lapse_delta) OVER ledger AS lapsed_customers
+    FROM (
+        SELECT month, touchpoint, currency, toUInt64(active_customers) AS active_customers,
+            toUInt64(orders) AS orders, revenue, interval_us, toUInt64(intervals) AS intervals, new_customers,
+            lapse_delta
+        FROM {summed(db, 'loyalty')}
+    )
+    WINDOW ledger AS (PARTITION BY touchpoint, currency ORDER BY month ROWS UNBOUNDED PRECEDING)
+)
+WHERE orders > 0"""
+
+    views["ingest_daily"] = f"""
+SELECT day, type, toUInt64(a) AS accepted, toUInt64(m - a) AS duplicates, toUInt64(r) AS rejected
+FROM (
+    SELECT day, type, accepted AS a, messages AS m, rejected AS r
+    FROM {summed(db, 'ingest')}
+    WHERE a != 0 OR m != 0 OR r != 0
+)"""
+    return views
