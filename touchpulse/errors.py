@@ -11,10 +11,17 @@ def describe_service_error(exc: BaseException) -> str | None:
     """A one-line message for failures of the services we talk to, or None for real bugs."""
     from touchpulse.clickhouse.client import ClickHouseUnavailable
     from touchpulse.kafka.broker import BrokerError
+    from touchpulse.kafka.emit import ProduceFailed
     from touchpulse.kafka.topics import KafkaUnavailable
 
-    if isinstance(exc, (ClickHouseUnavailable, KafkaUnavailable, BrokerError)):
+    if isinstance(exc, (ClickHouseUnavailable, KafkaUnavailable, BrokerError, ProduceFailed)):
         return str(exc)
+    try:
+        from confluent_kafka import KafkaException
+        if isinstance(exc, KafkaException):
+            return f"Kafka: {exc}"
+    except ImportError:  # pragma: no cover
+        pass
     try:
         from kafka.errors import KafkaError, NoBrokersAvailable
         if isinstance(exc, NoBrokersAvailable):

@@ -5,7 +5,9 @@
 Without -runs it stops after 100,000 inputs. An empty or missing corpus gets one valid event of
 each type as seeds, and a dictionary of the contract's field names and values is supplied, so
 libFuzzer mutates real events instead of guessing JSON from nothing. A crash (any exception
-besides `Rejected`, or a broken invariant) stops the run with a non-zero exit and the input saved.
+besides `Rejected`, or a broken invariant, such as `parse_event` (its compiled path) disagreeing
+with the reference validator `parse_event_detailed`) stops the run with a non-zero exit and the
+input saved.
 Not collected by pytest (no test_ prefix); tests/faults/test_fuzz_validation.py runs it briefly.
 """
 
@@ -19,7 +21,7 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
-    from touchpulse.core.events import Event, Rejected, parse_event
+    from touchpulse.core.events import Event, Rejected, parse_event, parse_event_detailed
     from touchpulse.core.touchpoints import load_registry
     from touchpulse.streams.batch import Message, process_batch
 
@@ -61,8 +63,17 @@ def test_one_input(data: bytes) -> None:
         assert exc.reason.strip(), "empty reason"
         exc.reason.encode("utf-8")
         assert exc.field is None or exc.reason.startswith(f"field '{exc.field}': "), exc.reason
-        event = None
+        event, reason = None, exc.reason
     assert event is None or isinstance(event, Event)
+    try:
+        reference = parse_event_detailed(data)
+    except Rejected as exc:
+        assert event is None and exc.reason == reason, (event, exc.reason)
+    else:
+        assert event is not None and event.type == reference.type, (reason, reference)
+        for name, value in reference.values.items():
+            got = event.values[name]
+            assert type(got) is type(value) and got == value and str(got) == str(value), (name, got, value)
     # The same bytes on every event topic and on a topic of no fixed type.
     msgs = [Message(topic, 0, i, None, data, NOW) for i, topic in enumerate([*TOPICS, "elsewhere"])]
     out = process_batch(msgs, TOPICS, REGISTRY, 11, NOW)

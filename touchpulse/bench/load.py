@@ -1,5 +1,5 @@
 """Realistic events for the bench (the simulator's four types, with its ~1 % of broken,
-duplicate and late messages), and producing them with the project's kafka-python producer."""
+duplicate and late messages), and producing them with the project's producer (kafka/emit.py)."""
 
 from __future__ import annotations
 
@@ -58,40 +58,32 @@ class Produced:
 
 def produce(settings: Settings, records: list[Record]) -> Produced:
     """Send everything and wait for the broker's acks (acks=all, as `touchpulse simulate`)."""
-    p = producer(settings)
-    try:
-        started = time.perf_counter()
-        size = 0
-        for topic, key, value in records:
-            p.send(topic, value=value, key=key)
-            size += len(value)
-        p.flush()
-        return Produced(len(records), time.perf_counter() - started, size)
-    finally:
-        p.close()
+    p = producer(settings, "touchpulse-bench")
+    started = time.perf_counter()
+    p.send_all(records)
+    p.flush()
+    seconds = time.perf_counter() - started
+    return Produced(len(records), seconds, sum(len(value) for _, _, value in records))
 
 
 def steady(settings: Settings, records: list[Record], rate: float, tick: float = 0.01) -> tuple[int, float, float]:
     """Send at a steady `rate` per second (a burst every `tick` s) until `records` run out.
     Returns (sent, first send epoch, last send epoch); record timestamps are set at send time."""
-    p = producer(settings)
-    try:
-        per_tick = rate * tick
-        started = time.monotonic()
-        first = time.time()
-        sent, k, due = 0, 0, 0.0
-        while sent < len(records):
-            k += 1
-            due += per_tick
-            upto = min(len(records), int(due))
-            for topic, key, value in records[sent:upto]:
-                p.send(topic, value=value, key=key)
-            sent = upto
-            delay = started + k * tick - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        last = time.time()
-        p.flush()
-        return sent, first, last
-    finally:
-        p.close()
+    p = producer(settings, "touchpulse-bench")
+    per_tick = rate * tick
+    started = time.monotonic()
+    first = time.time()
+    sent, k, due = 0, 0, 0.0
+    while sent < len(records):
+        k += 1
+        due += per_tick
+        upto = min(len(records), int(due))
+        p.send_all(records[sent:upto])
+        p.poll(0)
+        sent = upto
+        delay = started + k * tick - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    last = time.time()
+    p.flush()
+    return sent, first, last

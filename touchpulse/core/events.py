@@ -3,6 +3,13 @@
 A message either becomes an `Event` whose `values` are already normalised to the
 fact-table columns (UTC datetimes, Decimal amounts, defaults filled in), or raises
 `Rejected` with the offending field named, so the dead-letter reason is readable.
+
+Two validators implement the same rules. `parse_event_detailed` (this module) is the
+reference: a dict from orjson, checked field by field, with a reason for every refusal.
+`touchpulse.core.compiled` decodes straight into msgspec Structs, ~3x faster, and only
+ever accepts what the reference accepts, with the same values; when it cannot vouch for a
+message (a reject, or an unusual shape), `parse_event` asks the reference, so the reasons
+come from one place. tests/unit/core/test_compiled.py holds the two to the same results.
 """
 
 from __future__ import annotations
@@ -67,7 +74,18 @@ class Event:
 
 
 def parse_event(raw: bytes, expected_type: str | None = None) -> Event:
-    """Decode and validate one message; `expected_type` is the type its topic carries."""
+    """Decode and validate one message; `expected_type` is the type its topic carries.
+    The compiled path takes almost every valid message; rejects, and anything it does not
+    vouch for, go through the reference validator, which gives the reason."""
+    event = _compiled.decode(raw, expected_type)
+    if event is not None:
+        return event
+    return parse_event_detailed(raw, expected_type)
+
+
+def parse_event_detailed(raw: bytes, expected_type: str | None = None) -> Event:
+    """The reference validator: the same result as `parse_event`, more slowly; every
+    rejection reason comes from here."""
     if len(raw) > MAX_MESSAGE_BYTES:
         raise Rejected(None, f"message is {len(raw)} bytes, over the {MAX_MESSAGE_BYTES}-byte limit")
     try:
@@ -244,6 +262,11 @@ def _amount(doc: dict) -> Decimal:
     value = doc.get("amount")
     if value is None:
         raise Rejected("amount", "is required")
+    return amount_value(value)
+
+
+def amount_value(value: object) -> Decimal:
+    """A decoded JSON `amount` (number or decimal string) as the Decimal stored, or Rejected."""
     if type(value) is str:
         if not DECIMAL_TEXT.fullmatch(value):
             raise Rejected("amount", f"must be a decimal >= 0 with at most 6 decimal places, got {_show(value)}")
@@ -310,3 +333,8 @@ def _show(value: object) -> str:
 
 def _clip(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+# The compiled validator builds on the definitions above (Event, the slug cache, amount_value),
+# so it is imported last, as a module: whichever of the two is imported first, both work.
+from touchpulse.core import compiled as _compiled  # noqa: E402

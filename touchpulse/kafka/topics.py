@@ -64,6 +64,19 @@ def client_config(settings: Settings) -> dict:
     return cfg
 
 
+# kafka-python's name of each security setting -> librdkafka's (the producers use librdkafka).
+_LIBRDKAFKA_KEYS = {"security_protocol": "security.protocol", "sasl_mechanism": "sasl.mechanism",
+                    "sasl_plain_username": "sasl.username", "sasl_plain_password": "sasl.password",
+                    "ssl_cafile": "ssl.ca.location"}
+
+
+def librdkafka_config(settings: Settings) -> dict:
+    """`client_config` under librdkafka's names, derived from it so the clients cannot disagree.
+    (librdkafka verifies the broker's host name against its certificate by default, as
+    kafka-python does.)"""
+    return {_LIBRDKAFKA_KEYS[key]: value for key, value in client_config(settings).items()}
+
+
 def create_topics(settings: Settings) -> list[str]:
     """Create every topic touchpulse uses; existing ones are left as they are. Returns those created."""
     from kafka.admin import KafkaAdminClient, NewTopic

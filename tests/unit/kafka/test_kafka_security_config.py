@@ -1,5 +1,6 @@
-"""Kafka SASL/SSL settings reach both clients: kafka-python (`up`, `emit`, `simulate`, `dlq`) through
-`client_config`, and the Faust worker's aiokafka through `faust_credentials`, and they agree."""
+"""Kafka SASL/SSL settings reach every client: kafka-python (`up`, `dlq`) through `client_config`,
+the producers' librdkafka (`emit`, `simulate`, the bench) through `librdkafka_config`, and the Faust
+worker's aiokafka through `faust_credentials`, and they agree."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import ssl
 
 import pytest
 
-from touchpulse.kafka.topics import client_config
+from touchpulse.kafka.topics import client_config, librdkafka_config
 from touchpulse.settings import SettingsError, load_settings
 from touchpulse.streams.app import faust_credentials
 
@@ -117,3 +118,17 @@ def test_every_key_is_one_kafka_python_clients_accept(ca_file):
                      kafka_sasl_password="pw", kafka_ssl_cafile=ca_file)
     for client in (KafkaConsumer, KafkaProducer, KafkaAdminClient):
         assert set(client_config(s)) <= set(client.DEFAULT_CONFIG), client.__name__
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_producers_get_the_same_settings_under_librdkafka_names(mechanism, ca_file):
+    """librdkafka refuses unknown keys and unsupported values (a mechanism it was built without)
+    when the producer is created: create one."""
+    from confluent_kafka import Producer
+    s = settings_for(kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism=mechanism, kafka_sasl_username="u",
+                     kafka_sasl_password="p@ss:w0rd", kafka_ssl_cafile=ca_file)
+    cfg = librdkafka_config(s)
+    assert cfg == {"security.protocol": "SASL_SSL", "sasl.mechanism": mechanism, "sasl.username": "u",
+                   "sasl.password": "p@ss:w0rd", "ssl.ca.location": ca_file}
+    Producer({"bootstrap.servers": "127.0.0.1:9", "log_level": 0, **cfg})
+    assert librdkafka_config(settings_for()) == {"security.protocol": "PLAINTEXT"}
