@@ -132,6 +132,10 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
                 os.kill(os.getpid(), signal.SIGTERM)
             raise
 
+    @app.on_partitions_assigned.connect
+    async def _complete_open_batches(app_, assigned, **kwargs) -> None:
+        await sink.on_assigned({(tp.topic, tp.partition) for tp in assigned})
+
     ingest.cancel = pipeline.cancel  # the consumer abandons unfinished batches when it stops
     app.touchpulse_batch_handler = ingest
     app.touchpulse_batch_size = settings.batch_size

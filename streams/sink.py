@@ -202,6 +202,18 @@ class BatchSink:
                 raise previous.exception()
         return await self.sink.call("write a batch", lambda w: w.write(outcome))
 
+    async def on_assigned(self, partitions: set[tuple[str, int]]) -> None:
+        """Before the first batch of newly assigned partitions: complete any batch of theirs that
+        another worker left half applied (it may have crashed), after this worker's own writes."""
+        previous = self._last_write
+        if previous is not None:
+            await asyncio.wait({previous})
+        done = await self.sink.call("complete batches left open on the new partitions",
+                                    lambda w: w.maintainer.recover(partitions=partitions))
+        if done:
+            log.warning("completed %d batch(es) another worker left half applied on the partitions just assigned",
+                        done)
+
     async def _finish(self, write: asyncio.Future, acks: list) -> None:
         try:
             if acks:

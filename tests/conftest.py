@@ -12,10 +12,16 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def chdb_client(tmp_path_factory):
+def chdb_path(tmp_path_factory):
+    """The session's embedded chDB directory (more clients on it may be opened in this process)."""
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture(scope="session")
+def chdb_client(chdb_path):
     """A clickhouse-connect client on the session's embedded chDB directory."""
     import clickhouse_connect
 
-    client = clickhouse_connect.get_client(dsn=f"chdb://{tmp_path_factory.mktemp('chdb')}")
+    client = clickhouse_connect.get_client(dsn=f"chdb://{chdb_path}")
     yield client
     client.close()

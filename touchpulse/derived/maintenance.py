@@ -57,8 +57,19 @@ class Applied:
 
 def _token(batch_id: str, part: str) -> str:
     """The SETTINGS clause that makes a retried insert of the batch's deltas a no-op (inline: the
-    client's per-call settings cost three more round trips)."""
-    return f"\nSETTINGS insert_deduplication_token = {literal(batch_id + ':' + part)}"
+    client's per-call settings cost three more round trips). One thread, so the rows go in as
+    one block: with a token, block i of an insert is deduplicated as `token_i`, and a retry that
+    split its rows differently would let a second block through."""
+    return (f"\nSETTINGS insert_deduplication_token = {literal(batch_id + ':' + part)}, max_threads = 1, "
+            "max_insert_threads = 1")
+
+
+def _messages(outcome):
+    for items in outcome.accepted.values():
+        for a in items:
+            yield a.message
+    for d in outcome.dead_letters:
+        yield d.message
 
 
 def worker_suffix(worker: str) -> str:
@@ -154,8 +165,10 @@ class Maintainer:
         if outcome.dead_letters:
             self.client.command(f"INSERT INTO {q(self.database)}.dead_letters SELECT * FROM "
                                 f"{q(self.database)}.{self.work('stage_dead_letters')}")
-        self.client.command(f"INSERT INTO {q(self.database)}.open_batches (batch_id, worker, opened) VALUES "
-                            f"({literal(batch_id)}, {literal(self.worker)}, now64(3))")
+        parts = sorted({f"{m.topic}#{m.partition}" for m in _messages(outcome)})
+        self.client.command(f"INSERT INTO {q(self.database)}.open_batches (batch_id, worker, opened, partitions) "
+                            f"VALUES ({literal(batch_id)}, {literal(self.worker)}, now64(3), "
+                            f"[{', '.join(literal(p) for p in parts)}])")
         done.changed = self._derive(batch_id, present, bool(outcome.dead_letters))
         self._close(batch_id)
         done.seconds = time.perf_counter() - started
@@ -168,8 +181,7 @@ class Maintainer:
         return out
 
     def _fresh_only(self, outcome):
-        partitions = {(a.message.topic, a.message.partition) for items in outcome.accepted.values() for a in items}
-        partitions |= {(d.message.topic, d.message.partition) for d in outcome.dead_letters}
+        partitions = {(m.topic, m.partition) for m in _messages(outcome)}
         nxt = self.next_offsets(partitions)
         if all(v == 0 for v in nxt.values()):
             return outcome
@@ -295,19 +307,23 @@ SETTINGS join_algorithm = 'direct', join_use_nulls = 0""")
 
     # --- recovery ------------------------------------------------------------------------------
 
-    def open_batches(self) -> list[tuple[str, str, datetime]]:
+    def open_batches(self) -> list[tuple[str, str, datetime, list[str]]]:
         return [tuple(r) for r in self.client.query(
-            f"SELECT batch_id, worker, opened FROM {q(self.database)}.open_batches ORDER BY opened").result_rows]
+            f"SELECT batch_id, worker, opened, partitions FROM {q(self.database)}.open_batches ORDER BY opened"
+        ).result_rows]
 
-    def recover(self, everyone: bool = False) -> int:
-        """Complete the open batches of this worker (and of any worker whose batch has been open
-        for STALE_SECONDS, or of everyone); returns how many. Before this worker's first batch:
-        a batch left half applied must be finished before its messages are seen again."""
+    def recover(self, everyone: bool = False, partitions: set[tuple[str, int]] = frozenset()) -> int:
+        """Complete the open batches of this worker, of the topic partitions it was just given
+        (whoever left them open), of any worker whose batch has been open STALE_SECONDS, or of
+        everyone; returns how many. A batch left half applied must be finished before its
+        messages are seen again. Finishing a batch its own worker is still finishing is harmless:
+        the deltas go in once (the token), every state step is idempotent."""
         now = datetime.now(timezone.utc)
+        mine = {f"{t}#{p}" for t, p in partitions}
         done = 0
-        for batch_id, worker, opened in self.open_batches():
+        for batch_id, worker, opened, parts in self.open_batches():
             age = (now - opened.replace(tzinfo=timezone.utc)).total_seconds()
-            if not (everyone or worker == self.worker or age >= STALE_SECONDS):
+            if not (everyone or worker == self.worker or age >= STALE_SECONDS or mine & set(parts)):
                 continue
             log.warning("completing batch %s, left open %.0f s ago by %s", batch_id, age,
                         "this worker" if worker == self.worker else worker)

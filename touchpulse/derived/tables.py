@@ -32,7 +32,8 @@ def state_statements(db: str, on: str) -> list[str]:
     # message (after a crash or a rebalance) is recognised before any work is done for it.
     out.append(_kv(db, on, "positions", "k String,\n    next_offset UInt64", "k"))
     # Batches whose maintenance started and did not finish (maintenance.py recovers them).
-    out.append(_kv(db, on, "open_batches", "batch_id String,\n    worker String,\n    opened DateTime64(3, 'UTC')",
+    out.append(_kv(db, on, "open_batches", "batch_id String,\n    worker String,\n    opened DateTime64(3, 'UTC'),\n"
+                                           "    partitions Array(String)",
                    "batch_id"))
     return out
 
