@@ -43,7 +43,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TOUCHPULSE_TOUCHPOINTS", "touchpoints", None, "Touchpoint registry TOML file; unset = the bundled registry"),
     Setting("TOUCHPULSE_PARTITIONS", "partitions", "4", "Partitions per event topic, created by `touchpulse up`"),
     Setting("TOUCHPULSE_GROUP", "group", "touchpulse", "Consumer group (Faust app id) shared by all workers"),
-    Setting("TOUCHPULSE_BATCH_SIZE", "batch_size", "5000", "Most events written to ClickHouse in one batch"),
+    Setting("TOUCHPULSE_BATCH_SIZE", "batch_size", "20000", "Most events written to ClickHouse in one batch"),
     Setting("TOUCHPULSE_BATCH_WAIT", "batch_wait", "0.5", "Seconds a worker waits to fill a batch"),
     Setting("TOUCHPULSE_KAFKA_SECURITY_PROTOCOL", "kafka_security_protocol", "PLAINTEXT",
             "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),

@@ -37,19 +37,61 @@ def freshness(settings: Settings, args: dict) -> dict:
             "min_s": float(row[4])}
 
 
-def queries(settings: Settings, args: dict) -> dict:
-    from touchpulse.bench.queries import build_data, time_queries
+def history(settings: Settings, args: dict) -> dict:
+    """A year of synthetic facts written into the database, and its derived data computed."""
+    from touchpulse.bench.queries import build_data
+    client = connect(settings)
+    try:
+        return build_data(client, settings, args["rows"], date.fromisoformat(args["end"]))
+    finally:
+        client.close()
+
+
+def maintenance(settings: Settings, args: dict) -> dict:
+    """Per-batch cost of keeping the views current with `rows` survey answers and as many calls of
+    history (built first, in this step's own database)."""
+    from touchpulse.bench.maintenance import measure
+    from touchpulse.bench.queries import build_data
     end = date.fromisoformat(args["end"])
     client = connect(settings)
     try:
-        data = build_data(client, settings, args["rows"], end)
+        built = build_data(client, settings, args["rows"], end, dashboard_views=False)
+        return {**measure(client, settings.database, count=args["batches"], size=args["size"], end=end),
+                "build_seconds": built["generate_seconds"]}
+    finally:
+        client.close()
+
+
+def view_freshness(settings: Settings, args: dict) -> dict:
+    """Produce-to-visible lag of every event the worker applied, from the `view_freshness` view:
+    measured by the insert that made each event visible in the views (10 ms steps)."""
+    from touchpulse.core.metrics import weighted_quantile
+    client = connect(settings)
+    try:
+        rows = client.query(f"SELECT seconds, sum(events) FROM {q(settings.database)}.view_freshness "
+                            "WHERE type != 'dead_letter' GROUP BY seconds").result_rows
+    finally:
+        client.close()
+    pairs = [(float(s) + 0.005, int(n)) for s, n in rows]  # the middle of each 10 ms step
+    return {"events": sum(n for _, n in pairs), "p50_s": weighted_quantile(pairs, 0.5),
+            "p99_s": weighted_quantile(pairs, 0.99), "max_s": max((s for s, _ in pairs), default=None)}
+
+
+def queries(settings: Settings, args: dict) -> dict:
+    """The dashboards' queries over the database as the live worker left it (unmerged parts)."""
+    from touchpulse.bench.queries import parts, time_queries
+    end = date.fromisoformat(args["end"])
+    client = connect(settings)
+    try:
+        before = parts(client, settings.database)
         timing = time_queries(client, settings, end, args["repeats"], args["budget_seconds"])
     finally:
         client.close()
-    return {**data, **timing}
+    return {**timing, "sums_parts": before}
 
 
-STEPS = {"naive": naive, "freshness": freshness, "queries": queries}
+STEPS = {"naive": naive, "freshness": freshness, "history": history, "maintenance": maintenance,
+         "view_freshness": view_freshness, "queries": queries}
 
 
 def main() -> int:

@@ -38,11 +38,27 @@ def register(sub) -> None:
     p.add_argument("--skip-naive", action="store_true", help="skip the naive baseline")
     p.add_argument("--skip-freshness", action="store_true", help="skip the freshness measurement")
     p.add_argument("--skip-queries", action="store_true", help="skip the query measurement")
+    p.add_argument("--skip-maintenance", action="store_true",
+                   help="skip the per-batch maintenance cost at 1M and 10M facts of history")
+    p.add_argument("--skip-idle", action="store_true", help="skip the idle worker's CPU")
+    p.add_argument("--maintenance-facts", type=_two_counts, default=(1_000_000, 10_000_000), metavar="SMALL,LARGE",
+                   help="facts of history for the per-batch maintenance cost (default 1000000,10000000; "
+                        "reported as batch_maintenance_ms_1m and _10m)")
+    p.add_argument("--maintenance-batches", type=_count_arg, default=20,
+                   help="batches of 5,000 events timed at each size (default 20)")
+    p.add_argument("--idle-seconds", type=_seconds, default=20.0, help="how long the idle worker is watched (default 20)")
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="also drain once under py-spy and write the stacks and a summary to DIR")
     p.add_argument("--work-dir", type=Path, help="parent of the temporary directory (default: the system's)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, data)")
     p.set_defaults(func=cmd_bench)
+
+
+def _two_counts(text: str) -> tuple[int, int]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is not two counts like 1000000,10000000")
+    return _count_arg(parts[0]), _count_arg(parts[1])
 
 
 def _seconds(text: str) -> float:
@@ -70,6 +86,9 @@ def cmd_bench(args, settings: Settings) -> int:
                    query_rows=args.query_rows, query_repeats=args.query_repeats,
                    query_budget_seconds=args.query_budget, skip_naive=args.skip_naive,
                    skip_freshness=args.skip_freshness, skip_queries=args.skip_queries,
+                   skip_maintenance=args.skip_maintenance, skip_idle=args.skip_idle,
+                   maintenance_facts=args.maintenance_facts, maintenance_batches=args.maintenance_batches,
+                   idle_seconds=args.idle_seconds,
                    profile_dir=args.profile.resolve() if args.profile else None, work_dir=args.work_dir,
                    keep=args.keep)
     result = run(opts)

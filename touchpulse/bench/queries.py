@@ -24,10 +24,10 @@ VIEW_QUERIES = ("nps_daily", "nps_rolling_7d", "calls_daily", "calls_hourly", "r
 ONE_TOUCHPOINT = "call_centre"
 
 
-def build_data(client, settings: Settings, rows: int, end: date) -> dict:
+def build_data(client, settings: Settings, rows: int, end: date, dashboard_views: bool = True) -> dict:
     registry = load_registry(settings.touchpoints)
     apply_schema(client, schema_options(settings), registry)
-    dashboard_views = _apply_dashboard_views(client, settings, registry)
+    dashboard_views = _apply_dashboard_views(client, settings, registry) if dashboard_views else False
     tables = {}
     started = time.perf_counter()
     for table, _, sql in plan(settings.database, rows, end, list(registry.slugs), settings.followup_below):
@@ -48,6 +48,12 @@ def build_data(client, settings: Settings, rows: int, end: date) -> dict:
     return {"tables": tables, "generate_seconds": round(time.perf_counter() - started, 2),
             "rebuild_seconds": rebuild_seconds, "disk_mb": round(int(disk or 0) / 2**20, 1),
             "dashboard_views": dashboard_views}
+
+
+def parts(client, database: str) -> int:
+    """Active parts of the additive table the views read: how unmerged it is."""
+    return int(client.query("SELECT count() FROM system.parts WHERE active AND database = {db:String} "
+                            "AND table = 'sums'", parameters={"db": database}).result_rows[0][0])
 
 
 def _apply_dashboard_views(client, settings: Settings, registry) -> bool:

@@ -5,8 +5,14 @@
 3. naive: one event at a time, one insert per event, for a bounded sample (naive_eps);
 4. touchpulse: `touchpulse worker --drain` over the same messages (pipeline_eps, worker_rss_mb);
    optionally once more under py-spy, for the profile;
-5. freshness: a long-running worker while a steady stream is produced (freshness_p50_s/p99_s);
-6. queries: a year of synthetic facts, then the dashboards' queries (query_p50_ms/p95_ms).
+5. maintenance: what keeping the views current costs per batch with 1M and with 10M facts of
+   history (batch_maintenance_ms_1m/_10m, history_cost_ratio);
+6. live: a year of synthetic facts loaded first, then a long-running worker while a steady stream
+   is produced: freshness up to the commit (freshness_p50_s/p99_s) and up to the views, as
+   measured by the insert that makes each event visible (view_freshness_p50_s/p99_s);
+7. queries: the dashboards' queries over that database as the live worker left it, unmerged
+   parts included (query_p50_ms/p95_ms);
+8. idle: CPU of a started worker with nothing to consume (idle_worker_cpu_pct).
 """
 
 from __future__ import annotations
@@ -47,6 +53,11 @@ class Options:
     freshness_seconds: float = 60.0
     freshness_rate: int = 2_000
     query_rows: int = 10_000_000
+    maintenance_facts: tuple[int, int] = (1_000_000, 10_000_000)
+    maintenance_batches: int = 20
+    idle_seconds: float = 20.0
+    skip_maintenance: bool = False
+    skip_idle: bool = False
     query_repeats: int = 3
     query_budget_seconds: float = 900.0
     skip_naive: bool = False
@@ -142,23 +153,70 @@ def _run(bh: BenchHome, opts: Options, out: dict) -> None:
     if opts.profile_dir:
         details["profile"] = _profile(bh, opts.profile_dir)
 
+    if not opts.skip_maintenance:
+        _maintenance(bh, opts, out)
+
+    end = datetime.now(timezone.utc).date()
+    if not (opts.skip_freshness and opts.skip_queries):
+        say(f"live: writing a year of synthetic facts ({opts.query_rows:,} survey answers, {opts.query_rows:,} calls, "
+            f"13 touchpoints) into the database the live worker will use, and their derived data")
+        details["history"] = _child(bh, "history", {"rows": opts.query_rows, "end": end.isoformat()},
+                                    timeout=6 * 3600, TOUCHPULSE_DATABASE=LIVE_DATABASE)
+
     if not opts.skip_freshness:
         details["freshness"] = _freshness(bh, opts, registry, topics)
         out["freshness_p50_s"] = details["freshness"]["p50_s"]
         out["freshness_p99_s"] = details["freshness"]["p99_s"]
+        out["view_freshness_p50_s"] = details["freshness"]["view_p50_s"]
+        out["view_freshness_p99_s"] = details["freshness"]["view_p99_s"]
         out["worker_rss_mb"] = max(out["worker_rss_mb"], details["freshness"]["worker_peak_rss_mb"])
 
     if not opts.skip_queries:
-        say(f"queries: writing a year of synthetic facts ({opts.query_rows:,} survey answers, "
-            f"{opts.query_rows:,} calls, 13 touchpoints) straight into a separate chDB")
-        end = datetime.now(timezone.utc).date()
-        q = _child(bh, "queries", {"rows": opts.query_rows, "end": end.isoformat(), "repeats": opts.query_repeats,
+        say("queries: the dashboards' queries over the year, as the live worker left it (unmerged parts)")
+        q = _child(bh, "queries", {"end": end.isoformat(), "repeats": opts.query_repeats,
                                    "budget_seconds": opts.query_budget_seconds},
-                   timeout=6 * 3600, TOUCHPULSE_CLICKHOUSE=bh.chdb_dir("queries-clickhouse"),
-                   TOUCHPULSE_DATABASE="bench_queries")
+                   timeout=6 * 3600, TOUCHPULSE_DATABASE=LIVE_DATABASE)
         out["query_p50_ms"] = q["p50_ms"]
         out["query_p95_ms"] = q["p95_ms"]
         details["queries"] = q
+
+    if not opts.skip_idle:
+        details["idle"] = _idle(bh, opts.idle_seconds)
+        out["idle_worker_cpu_pct"] = details["idle"]["cpu_pct"]
+
+
+LIVE_DATABASE = "bench_live"
+FACTS_PER_ROW = 2.055  # build_data(rows) writes rows answers, rows calls, rows/20 orders, rows/200 reviews
+
+
+def _maintenance(bh: BenchHome, opts: Options, out: dict) -> None:
+    end = datetime.now(timezone.utc).date()
+    results = {}
+    # The JSON keys are fixed (_1m, _10m) for the two sizes, whatever --maintenance-facts says.
+    for label, facts in zip(("1m", "10m"), opts.maintenance_facts):
+        say(f"maintenance: {facts:,} facts of history, then {opts.maintenance_batches} batches of 5,000 events")
+        results[label] = _child(bh, "maintenance", {"rows": round(facts / FACTS_PER_ROW), "end": end.isoformat(),
+                                                    "batches": opts.maintenance_batches, "size": 5000},
+                                timeout=6 * 3600, TOUCHPULSE_CLICKHOUSE=bh.chdb_dir(f"maintenance-{label}"),
+                                TOUCHPULSE_DATABASE="bench_maintenance")
+        out[f"batch_maintenance_ms_{label}"] = results[label]["p50_ms"]
+    out["details"]["maintenance"] = results
+    if out.get("batch_maintenance_ms_1m") and out.get("batch_maintenance_ms_10m"):
+        out["history_cost_ratio"] = round(out["batch_maintenance_ms_10m"] / out["batch_maintenance_ms_1m"], 2)
+
+
+def _idle(bh: BenchHome, seconds: float) -> dict:
+    """CPU of a started worker with nothing to consume, over `seconds`, as a share of one core."""
+    say(f"idle: a worker with nothing to consume, CPU over {seconds:.0f} s")
+    worker = Worker([*CLI, "worker"], bh.env(), bh.home, bh.root / "idle.log")
+    try:
+        time.sleep(10)  # started, joined the group, recovered, prepared
+        before, t0 = cpu_of(worker.proc.pid), time.monotonic()
+        time.sleep(seconds)
+        used, wall = cpu_of(worker.proc.pid) - before, time.monotonic() - t0
+    finally:
+        worker.stop()
+    return {"seconds": round(wall, 1), "cpu_seconds": round(used, 2), "cpu_pct": round(100 * used / wall, 1)}
 
 
 def _after_first(done) -> int | None:
@@ -176,7 +234,8 @@ def _freshness(bh: BenchHome, opts: Options, registry, topics: Topics) -> dict:
     say(f"freshness: generating {total:,} more events")
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
     records = generate(total + warmup, registry, topics, seed=2, end_day=yesterday)
-    worker = Worker([*CLI, "worker"], bh.env(TOUCHPULSE_LOG_LEVEL="DEBUG"), bh.home, bh.root / "freshness.log")
+    env = bh.env(TOUCHPULSE_LOG_LEVEL="DEBUG", TOUCHPULSE_DATABASE=LIVE_DATABASE)
+    worker = Worker([*CLI, "worker"], env, bh.home, bh.root / "freshness.log")
     try:
         produce(settings, records[:warmup])
         if not worker.wait_processed(warmup, timeout=300):
@@ -191,12 +250,16 @@ def _freshness(bh: BenchHome, opts: Options, registry, topics: Topics) -> dict:
         run = worker.stop()
     if not caught_up:
         raise BenchError(f"the worker processed {run.events - base} of the {sent} events produced; see {run.log}")
-    say(f"freshness: measuring produce-to-commit lag of the {sent:,} events in ClickHouse")
-    lag = _child(bh, "freshness", {"start_ms": int(first * 1000) - 1, "stop_ms": int(last * 1000) + 1000})
+    say(f"freshness: produce-to-commit and produce-to-view lag of the {sent:,} events")
+    lag = _child(bh, "freshness", {"start_ms": int(first * 1000) - 1, "stop_ms": int(last * 1000) + 1000},
+                 TOUCHPULSE_DATABASE=LIVE_DATABASE)
+    view = _child(bh, "view_freshness", {}, TOUCHPULSE_DATABASE=LIVE_DATABASE)
     rate = sent / (last - first) if last > first else 0.0
     return {"produced": sent, "achieved_rate": round(rate), "caught_up_after_s": round(lag_after, 2),
             "rows": lag["rows"], "p50_s": round(lag["p50_s"], 3), "p99_s": round(lag["p99_s"], 3),
-            "max_s": round(lag["max_s"], 3), "worker_peak_rss_mb": round(run.peak_rss_kb / 1024, 1)}
+            "max_s": round(lag["max_s"], 3), "view_events": view["events"], "view_p50_s": round(view["p50_s"], 3),
+            "view_p99_s": round(view["p99_s"], 3), "view_max_s": view["max_s"],
+            "worker_peak_rss_mb": round(run.peak_rss_kb / 1024, 1)}
 
 
 def _profile(bh: BenchHome, profile_dir: Path) -> dict:

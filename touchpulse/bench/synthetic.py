@@ -4,7 +4,9 @@ rows, not on how they arrived. Shapes follow the simulator's profiles (touchpoin
 mix per touchpoint, opening hours), and like real traffic a few % of entities get a second
 version and ~0.5 % of messages are exact re-sends at another Kafka position.
 
-All randomness is `cityHash64(number, k)`, so the same size gives the same data.
+All randomness is `cityHash64(number, k)`, so the same size gives the same data. Their Kafka
+positions name topics of their own (`history.*`): applied offsets are remembered per topic
+partition, and positions of the real topics would make a worker skip real messages as replays.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ SELECT concat('se-', toString(src)), {_ts('t')}, touchpoint,
                     cityHash64(src, 5) % 7)),
     if({_u(6, 'entity')} < 0.1, 'relationship', 'transactional'),
     {_pick(7, P.BRANDS, 'entity')}, '', arrayElement({_array(_COMMENTS)}, 1 + cityHash64(src, 8) % {len(_COMMENTS)}),
-    'touchpulse.surveys', toUInt32(cityHash64(entity) % 4), number, {_ts('t + 2 + (number != src) * 300')}
+    'history.surveys', toUInt32(cityHash64(entity) % 4), number, {_ts('t + 2 + (number != src) * 300')}
 FROM (
     SELECT number, {_versions(33)}, 1 + cityHash64(entity, 4) % {SLOTS} AS i,
         arrayElement({_array(tps)}, i) AS touchpoint, {_u(11, 'src')} AS u, {occurred} AS t
@@ -112,7 +114,7 @@ SELECT concat('ce-', toString(src)), {_ts('ended')}, touchpoint, concat('c-', to
     {_ts('queued')}, if(answered, {_ts('queued + wait')}, NULL), {_ts('ended')},
     if({_u(14, 'entity')} < 0.1, floor(-60 * log(1 - {_u(15, 'entity')})), 0), 20 + floor(40 * {_u(16, 'entity')}),
     if(answered, concat('a-', toString(cityHash64(entity, 17) % 400)), ''),
-    'touchpulse.calls', toUInt32(cityHash64(entity) % 4), number, {_ts('ended + 1 + (number != src) * 300')}
+    'history.calls', toUInt32(cityHash64(entity) % 4), number, {_ts('ended + 1 + (number != src) * 300')}
 FROM (
     SELECT number, {_versions(50)},
         if({_u(5, 'entity')} < 0.08, 'outbound', 'inbound') AS direction,
@@ -137,7 +139,7 @@ SELECT concat('re-', toString(src)), {_ts('posted + 60 * version2')}, {_pick(4, 
     '', map(), 'review_poller', concat('rev-', toString(entity)), platform,
     toUInt8(1 + cityHash64(src, 5) % 5), {_ts('posted')},
     if({_u(6, 'entity')} < 0.6 OR version2 = 1, {_ts('posted + 3600 * (1 + floor(-30 * log(1 - ' + _u(7, 'entity') + ')))')}, NULL),
-    'Good service, minor issues.', 'touchpulse.reviews', toUInt32(cityHash64(entity) % 4), number,
+    'Good service, minor issues.', 'history.reviews', toUInt32(cityHash64(entity) % 4), number,
     {_ts('posted + 5 + (number != src) * 300')}
 FROM (
     SELECT number, {_versions(20)}, {_pick(8, {p: 1 for p in platforms}, 'entity')} AS platform,
@@ -157,7 +159,7 @@ SELECT concat('pe-', toString(src)), {_ts('t')}, {_pick(4, mix, 'entity')},
     if({_u(5, 'entity')} < 0.35, '', concat('c-', toString(cityHash64(entity, 9) % {customers}))), map(), 'shop',
     concat('o-', toString(entity)), toDecimal128(round(5 + 195 * {_u(6, 'entity')}, 2), 6), '{P.CURRENCY}',
     toUInt32(1 + cityHash64(entity, 7) % 4), if(version2 = 1, 'refunded', 'completed'),
-    'touchpulse.purchases', toUInt32(cityHash64(entity) % 4), number, {_ts('t + 1 + (number != src) * 300')}
+    'history.purchases', toUInt32(cityHash64(entity) % 4), number, {_ts('t + 1 + (number != src) * 300')}
 FROM (
     SELECT number, {_versions(40)}, {_instant(1, 2, 3, P.STORE_CURVE, start, 'entity')} + 86400 * version2 AS t
     FROM numbers({rows})
@@ -170,7 +172,7 @@ def followups_sql(db: str, below: int) -> str:
 INSERT INTO {q(db)}.followups (followup_id, event_id, response_id, customer_id, touchpoint, brand, kind, score,
     comment, occurred_at, due_at, created_at, src_topic, src_partition, src_offset, src_timestamp)
 SELECT concat('f-', event_id), event_id, response_id, customer_id, touchpoint, brand, kind, score, comment,
-    occurred_at, occurred_at + INTERVAL 48 HOUR, src_timestamp, 'touchpulse.followups', src_partition, src_offset,
+    occurred_at, occurred_at + INTERVAL 48 HOUR, src_timestamp, 'history.followups', src_partition, src_offset,
     src_timestamp
 FROM {q(db)}.surveys WHERE score < {int(below)}"""
 
@@ -183,7 +185,7 @@ INSERT INTO {q(db)}.dead_letters (type, reason, field, message_key, raw, src_top
 SELECT {_pick(1, {'call': 5, 'survey': 3, 'purchase': 1, 'review': 1})} AS type,
     {_pick(2, {"field 'score': must be 0..10, got 11": 1, "field 'occurred_at': has no UTC offset": 2,
                "not valid UTF-8 JSON: unexpected end of data": 2, "field 'event_id': is required": 1})} AS reason,
-    '', '', '{{"broken": true}}', concat('touchpulse.', type, 's'), toUInt32(number % 4), number,
+    '', '', '{{"broken": true}}', concat('history.', type, 's'), toUInt32(number % 4), number,
     {_ts(f'{start} + floor({_u(3)} * {DAYS * 86400})')}
 FROM numbers({rows})"""
 

@@ -11,7 +11,9 @@ import sys
 import pytest
 
 KEYS = ("raw_consume_eps", "naive_eps", "pipeline_eps", "ratio", "freshness_p50_s", "freshness_p99_s",
-        "query_p50_ms", "query_p95_ms", "worker_rss_mb", "events", "produce_eps", "pipeline_wall_eps")
+        "query_p50_ms", "query_p95_ms", "worker_rss_mb", "events", "produce_eps", "pipeline_wall_eps",
+        "view_freshness_p50_s", "view_freshness_p99_s", "batch_maintenance_ms_1m", "batch_maintenance_ms_10m",
+        "history_cost_ratio", "idle_worker_cpu_pct")
 
 
 def bench(tmp_path, *args: str, timeout: float = 420) -> subprocess.CompletedProcess:
@@ -25,7 +27,8 @@ def bench(tmp_path, *args: str, timeout: float = 420) -> subprocess.CompletedPro
 def test_tiny_bench_reports_every_figure(tmp_path):
     proc = bench(tmp_path, "--events", "600", "--naive-events", "40", "--freshness-seconds", "1",
                  "--freshness-rate", "300", "--query-rows", "3000", "--query-repeats", "1",
-                 "--query-budget", "4", "--json")
+                 "--query-budget", "4", "--maintenance-facts", "3000,6000", "--maintenance-batches", "1",
+                 "--idle-seconds", "2", "--json")
     assert proc.returncode == 0, proc.stderr.decode()[-4000:]
     result = json.loads(proc.stdout)
     for key in KEYS:
@@ -38,7 +41,10 @@ def test_tiny_bench_reports_every_figure(tmp_path):
     assert result["worker_rss_mb"] == max(d["drain"]["peak_rss_mb"], d["freshness"]["worker_peak_rss_mb"])
     assert d["freshness"]["produced"] == 300 and d["freshness"]["rows"] >= 290  # a few are dead letters
     assert d["freshness"]["p99_s"] >= d["freshness"]["p50_s"] > 0
-    assert d["queries"]["tables"]["surveys"]["rows"] == 3000 and d["queries"]["timings"] >= 1
+    assert d["history"]["tables"]["surveys"]["rows"] == 3000 and d["queries"]["timings"] >= 1
+    assert d["freshness"]["view_events"] >= 290 and result["view_freshness_p99_s"] >= result["view_freshness_p50_s"]
+    assert d["maintenance"]["1m"]["history_facts"] < d["maintenance"]["10m"]["history_facts"]
+    assert d["idle"]["seconds"] >= 2
     assert result["query_p95_ms"] >= result["query_p50_ms"]
     assert result["machine"]["cpu_count"] >= 1 and result["machine"]["python"].startswith("3.")
     assert "bench" in proc.stderr.decode()  # progress in words on stderr
