@@ -42,7 +42,9 @@ DEFAULTS = {"day": "toDate32('1970-01-01')", "touchpoint": "''", "d1": "''", "d2
 
 # metric -> its column names -> physical columns.
 METRICS = {
-    "survey": {"day": "day", "touchpoint": "touchpoint", "brand": "d1", "kind": "d2",
+    # Each day's answers also on the 13 days after it (`shift` days later): the previous day of
+    # nps_daily and the 7-day windows of nps_rolling_7d are then sums over the days asked for.
+    "survey": {"day": "day", "shift": "hour", "touchpoint": "touchpoint", "brand": "d1", "kind": "d2",
                "n": "c1", "p": "c2", "pa": "c3", "d": "c4"},
     "call": {"day": "day", "hour": "hour", "touchpoint": "touchpoint",
              "offered": "c1", "answered": "c2", "wait_us_sum": "c3", "handle_sum": "dec9"},
@@ -89,11 +91,15 @@ def _micros(a: str, b: str) -> str:
     return f"dateDiff('microsecond', {a}, {b})"
 
 
+SURVEY_SHIFTS = 14  # today, and the 13 days a day's answers count for (previous day, 7-day windows)
+
+
 def _surveys(src: str, p: str, s: str, tz: str) -> str:
-    return (f"SELECT {_day(p + 'occurred_at', tz)} AS day, {p}touchpoint AS touchpoint, {p}brand AS brand, "
+    return (f"SELECT addDays({_day(p + 'occurred_at', tz)}, shift) AS day, toUInt8(shift) AS shift, "
+            f"{p}touchpoint AS touchpoint, {p}brand AS brand, "
             f"{p}kind AS kind, toInt64({s}) AS n, toInt64({s} * ({p}score >= 9)) AS p, "
             f"toInt64({s} * ({p}score BETWEEN 7 AND 8)) AS pa, toInt64({s} * ({p}score <= 6)) AS d "
-            f"FROM {src} WHERE {p}found = 1")
+            f"FROM {src} ARRAY JOIN range({int(SURVEY_SHIFTS)}) AS shift WHERE {p}found = 1")
 
 
 def _inbound(p: str) -> str:

@@ -73,48 +73,40 @@ def build_views(db: str, tz: str, d: Targets) -> dict[str, str]:
     for etype, table in FACT_TABLE.items():
         views[f"{table}_latest"] = latest_view(db, etype)
 
-    survey_days = f"""(
-    SELECT base_day, touchpoint, brand, kind, n, p, pa, d, max(base_day) OVER () AS horizon
-    FROM (
-        SELECT day AS base_day, touchpoint, brand, kind, n, p, pa, d
-        FROM {summed(db, 'survey')}
-        WHERE n > 0
-    )
-)"""
     nps_cols = f"""responses, promoters, passives, detractors,
     {nps_sql('promoters', 'detractors', 'responses')} AS nps,
     {nps_moe_sql('promoters', 'detractors', 'responses')} AS nps_moe95,{_change_columns()}"""
 
-    # Each day's counts land on that day (k = 0) and, as the previous period, on the next day (k = 1).
+    # Each day's answers are stored on that day (shift 0) and on the 13 days after (sums.py), so
+    # the previous day and the 7-day windows are sums over the days asked for (a filter on day
+    # reaches the table's key).
     views["nps_daily"] = f"""
 SELECT day, touchpoint, brand, kind, {nps_cols}
 FROM (
-    SELECT addDays(base_day, k) AS day, touchpoint, brand, kind,
-        toUInt64(sumIf(n, k = 0)) AS responses, toUInt64(sumIf(p, k = 0)) AS promoters,
-        toUInt64(sumIf(pa, k = 0)) AS passives, toUInt64(sumIf(d, k = 0)) AS detractors,
-        toUInt64(sumIf(n, k = 1)) AS prev_responses, toUInt64(sumIf(p, k = 1)) AS prev_promoters,
-        toUInt64(sumIf(d, k = 1)) AS prev_detractors
-    FROM {survey_days}
-    ARRAY JOIN [0, 1] AS k
+    SELECT day, touchpoint, brand, kind,
+        toUInt64(sumIf(n, shift = 0)) AS responses, toUInt64(sumIf(p, shift = 0)) AS promoters,
+        toUInt64(sumIf(pa, shift = 0)) AS passives, toUInt64(sumIf(d, shift = 0)) AS detractors,
+        toUInt64(sumIf(n, shift = 1)) AS prev_responses, toUInt64(sumIf(p, shift = 1)) AS prev_promoters,
+        toUInt64(sumIf(d, shift = 1)) AS prev_detractors
+    FROM {summed(db, 'survey', 'hour <= 1')}
     GROUP BY day, touchpoint, brand, kind
     HAVING responses > 0
 )"""
 
-    # A day's counts belong to the windows ending on it and the 6 days after (k < 7), and to
-    # the previous, non-overlapping window of the 7 days after those (7 <= k < 14).
+    # A window ending on `day` holds shifts 0-6; the previous, non-overlapping one shifts 7-13.
+    # No window beyond the last day any answer occurred on (the data horizon).
     w = ROLLING_DAYS
     views["nps_rolling_7d"] = f"""
 SELECT day, touchpoint, brand, kind, {nps_cols}
 FROM (
-    SELECT addDays(base_day, k) AS day, touchpoint, brand, kind,
-        toUInt64(sumIf(n, k < {w})) AS responses, toUInt64(sumIf(p, k < {w})) AS promoters,
-        toUInt64(sumIf(pa, k < {w})) AS passives, toUInt64(sumIf(d, k < {w})) AS detractors,
-        toUInt64(sumIf(n, k >= {w})) AS prev_responses, toUInt64(sumIf(p, k >= {w})) AS prev_promoters,
-        toUInt64(sumIf(d, k >= {w})) AS prev_detractors
-    FROM {survey_days}
-    ARRAY JOIN range({2 * w}) AS k
-    GROUP BY day, touchpoint, brand, kind, horizon
-    HAVING responses > 0 AND day <= horizon
+    SELECT day, touchpoint, brand, kind,
+        toUInt64(sumIf(n, shift < {w})) AS responses, toUInt64(sumIf(p, shift < {w})) AS promoters,
+        toUInt64(sumIf(pa, shift < {w})) AS passives, toUInt64(sumIf(d, shift < {w})) AS detractors,
+        toUInt64(sumIf(n, shift >= {w})) AS prev_responses, toUInt64(sumIf(p, shift >= {w})) AS prev_promoters,
+        toUInt64(sumIf(d, shift >= {w})) AS prev_detractors
+    FROM {summed(db, 'survey')}
+    GROUP BY day, touchpoint, brand, kind
+    HAVING responses > 0 AND day <= (SELECT max(day) FROM {summed(db, 'survey', 'hour = 0')} WHERE n > 0)
 )"""
 
     # Day sums and the exact waits and abandon times in one pass (UNION ALL keeps a filter on
