@@ -83,14 +83,15 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
     )
     registry = load_registry(settings.touchpoints)
     topic_types = topics.events
-    source = app.topic(*topic_types, key_type=bytes, value_type=bytes, partitions=settings.partitions,
+    source = app.topic(*topic_types, topics.customers, key_type=bytes, value_type=bytes, partitions=settings.partitions,
                        key_serializer="raw", value_serializer="raw", internal=False)
 
     async def publish(topic: str, key, value: bytes, headers):
         # Straight to the producer: Faust's topic.send machinery costs ~0.5 ms a record.
         return await app.producer.send(topic, key, value, None, None, headers)
 
-    sink = BatchSink(settings, publish, topics.dlq, topics.followups, worker=worker_instance_id(settings))
+    sink = BatchSink(settings, publish, topics.dlq, topics.followups, worker=worker_instance_id(settings),
+                     customers_topic=topics.customers)
     app.touchpulse_fatal = None  # an error no retry can fix, raised by the runner once Faust stopped
     totals = {"accepted": 0, "rejected": 0, "followups": 0}
 
@@ -102,7 +103,8 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
         earlier batch is acknowledged. Cancelled (shutdown during an outage), it acknowledges nothing."""
         started = time.perf_counter()
         messages = batch.messages
-        outcome = process_batch(messages, topic_types, registry, settings.followup_below)
+        outcome = process_batch(messages, topic_types, registry, settings.followup_below,
+                                notices_topic=topics.customers)
         finished = asyncio.ensure_future(_fatal_stops(await sink.start(outcome)))
         consumer = app.consumer
 
@@ -111,11 +113,11 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
             totals["accepted"] += outcome.accepted_count
             totals["rejected"] += len(outcome.dead_letters)
             totals["followups"] += len(outcome.followups)
-            log.debug("batch of %d: %d accepted, %d dead letters, %d follow-ups in %.0f ms", len(messages),
-                      outcome.accepted_count, len(outcome.dead_letters), len(outcome.followups),
-                      1000 * (time.perf_counter() - started))
+            log.debug("batch of %d: %d accepted, %d dead letters, %d follow-ups, %d customer notices in %.0f ms",
+                      len(messages), outcome.accepted_count, len(outcome.dead_letters), len(outcome.followups),
+                      len(outcome.notices), 1000 * (time.perf_counter() - started))
             if progress is not None:
-                progress(len(messages))
+                progress(len(messages) - len(outcome.notices))
             if drain is not None:
                 drain.processed(messages)
             await consumer.maybe_commit()
@@ -150,10 +152,20 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
             log.info("drain finished, stopping")
             os.kill(os.getpid(), signal.SIGTERM)
 
+        async def settle() -> None:
+            """The event topics are done: wait for the customer notices this drain published."""
+            more = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: kafka_end_offsets(settings, [topics.customers]))
+            drain.settled = not drain.extend(more)
+            drain.stopping = False
+
         @app.timer(0.2)
         async def drained() -> None:
             if drain.done() and not drain.stopping:
                 drain.stopping = True
+                if not drain.settled:
+                    app.touchpulse_settling = asyncio.ensure_future(settle())
+                    return
                 app.touchpulse_finishing = asyncio.ensure_future(finish_drain())  # not in the timer: it takes a while
 
     @app.timer(60.0)
@@ -174,9 +186,9 @@ def worker_instance_id(settings: Settings) -> str:
     return os.environ.get("TOUCHPULSE_WORKER_ID") or f"{settings.group}-{socket.gethostname()}-{where}"
 
 
-def kafka_end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
-    """The end offset of every event-topic partition that the group has not yet committed up to:
-    what `--drain` must reach."""
+def kafka_end_offsets(settings: Settings, names: list[str] | None = None) -> dict[tuple[str, int], int]:
+    """The end offset of every partition of the topics the worker reads (default: the event topics
+    and the customers topic) that the group has not yet committed up to: what `--drain` must reach."""
     from kafka import KafkaConsumer, TopicPartition
 
     topics = Topics(settings.topic_prefix)
@@ -184,7 +196,7 @@ def kafka_end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
                              enable_auto_commit=False, **client_config(settings))
     try:
         tps = []
-        for name in topics.events:
+        for name in names or [*topics.events, topics.customers]:
             parts = consumer.partitions_for_topic(name)
             if not parts:
                 raise UserError(f"topic {name} does not exist: run `touchpulse up` first")

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, NamedTuple
 
+import orjson
+
 from touchpulse.core.events import EVENT_TYPES, Event, Rejected, parse_event
 from touchpulse.core.followups import build_followup, needs_followup
 from touchpulse.core.touchpoints import Registry
@@ -55,11 +57,20 @@ class Followup:
         return self.body["event_id"]
 
 
+@dataclass(slots=True)
+class Notice:
+    """From the internal customers topic: re-read this order for this customer."""
+    customer_id: str
+    order_id: str
+    message: Message
+
+
 @dataclass
 class BatchOutcome:
     accepted: dict[str, list[Accepted]] = field(default_factory=lambda: {t: [] for t in EVENT_TYPES})
     dead_letters: list[DeadLetter] = field(default_factory=list)
     followups: list[Followup] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
 
     @property
     def accepted_count(self) -> int:
@@ -67,11 +78,19 @@ class BatchOutcome:
 
 
 def process_batch(messages: Iterable[Message], topic_types: dict[str, str], registry: Registry,
-                  followup_below: int, now: datetime | None = None) -> BatchOutcome:
-    """`topic_types` maps each event topic to the type it carries."""
+                  followup_below: int, now: datetime | None = None, notices_topic: str | None = None) -> BatchOutcome:
+    """`topic_types` maps each event topic to the type it carries; `notices_topic` is the internal
+    customers topic (its messages are notices, not events)."""
     out = BatchOutcome()
     now = now or datetime.now(timezone.utc)
     for msg in messages:
+        if msg.topic == notices_topic:
+            notice = parse_notice(msg)
+            if isinstance(notice, Notice):
+                out.notices.append(notice)
+            else:
+                out.dead_letters.append(DeadLetter(msg, "customer", notice, ""))
+            continue
         expected = topic_types.get(msg.topic, "")
         try:
             if msg.value is None:
@@ -88,3 +107,20 @@ def process_batch(messages: Iterable[Message], topic_types: dict[str, str], regi
             due_hours = registry.targets(event.values["touchpoint"]).followup_hours
             out.followups.append(Followup(build_followup(event, due_hours, now), msg))
     return out
+
+
+def notice_value(customer_id: str, order_id: str) -> bytes:
+    return orjson.dumps({"customer_id": customer_id, "order_id": order_id})
+
+
+def parse_notice(msg: Message) -> Notice | str:
+    """A notice, or why the message is not one (it is internal: only a bug or a stranger's
+    producer gets there)."""
+    try:
+        doc = orjson.loads(msg.value or b"")
+        customer, order = doc["customer_id"], doc["order_id"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return "not a customer notice: expected {\"customer_id\": ..., \"order_id\": ...}"
+    if not (isinstance(customer, str) and isinstance(order, str) and customer and order):
+        return "not a customer notice: customer_id and order_id must be non-empty strings"
+    return Notice(customer, order, msg)

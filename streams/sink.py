@@ -29,7 +29,7 @@ from touchpulse.clickhouse.setup import views_timezone
 from touchpulse.clickhouse.writer import FactWriter
 from touchpulse.errors import UserError
 from touchpulse.settings import Settings
-from touchpulse.streams.batch import BatchOutcome, DeadLetter, Followup
+from touchpulse.streams.batch import BatchOutcome, DeadLetter, Followup, notice_value
 
 log = logging.getLogger("touchpulse.worker")
 
@@ -153,13 +153,14 @@ class FollowupLedger:
 
 class BatchSink:
     def __init__(self, settings: Settings, publish: Publish, dlq_topic: str, followups_topic: str,
-                 worker: str = "cli"):
+                 worker: str = "cli", customers_topic: str = ""):
         self.sink = ClickHouseSink(settings, worker=worker)
         self.ledger = FollowupLedger(self.sink)
         self._last_write: asyncio.Future | None = None
         self.publish = publish
         self.dlq_topic = dlq_topic
         self.followups_topic = followups_topic
+        self.customers_topic = customers_topic
 
     def warm_up(self) -> None:
         self.sink.warm_up()
@@ -213,6 +214,10 @@ class BatchSink:
         if done:
             log.warning("completed %d batch(es) another worker left half applied on the partitions just assigned",
                         done)
+        leftover = await self.sink.call("read notices not yet published", lambda w: w.maintainer.outbox())
+        if leftover:
+            log.info("publishing %d customer notice(s) left unpublished by an earlier run", len(leftover))
+            await self._notify(leftover)
 
     async def _finish(self, write: asyncio.Future, acks: list) -> None:
         try:
@@ -225,6 +230,16 @@ class BatchSink:
         if applied is not None and applied.replayed:
             log.info("skipped %d message(s) at offsets already applied (a replay after a restart or a rebalance)",
                      applied.replayed)
+        if applied is not None and applied.notices:
+            await self._notify(applied.notices)
+
+    async def _notify(self, notices: list[tuple[str, str]]) -> None:
+        """Hand customer notices to the worker that owns each customer (the customers topic, keyed
+        by customer id), then clear them from the outbox; a crash in between publishes them again."""
+        acks = [await self.publish(self.customers_topic, customer.encode(), notice_value(customer, order), [])
+                for customer, order in notices]
+        await asyncio.gather(*acks)
+        await self.sink.call("clear published notices", lambda w: w.published(notices))
 
     async def handle(self, outcome: BatchOutcome) -> None:
         """The whole batch, start to finish."""

@@ -23,7 +23,7 @@ from tests.oracle.streams import build_stream, oracle_input, registry_targets
 from touchpulse.clickhouse.queries import query_view
 from touchpulse.clickhouse.schema import SchemaOptions
 from touchpulse.clickhouse.setup import apply_schema
-from touchpulse.clickhouse.writer import FactWriter
+from touchpulse.clickhouse.writer import FactWriter, LocalNotices
 from touchpulse.core.touchpoints import load_registry
 from touchpulse.derived.rebuild import reconcile
 from touchpulse.settings import load_settings
@@ -88,9 +88,13 @@ def fresh_db(client) -> str:
     return db
 
 
-def write(client, db: str, batch: list[Message], worker: str = "w1"):
-    outcome = process_batch(batch, TOPIC_TYPES, REGISTRY, followup_below=8, now=batch[-1].timestamp)
-    return FactWriter(client, db, worker=worker).write(outcome)
+def write(client, db: str, batch: list[Message], worker: str = "w1", loop: bool = True):
+    """Write a batch as a worker owning every partition would: its customer notices come back to
+    it as the next batch (LocalNotices stands in for the customers topic), unless `loop` is off."""
+    outcome = process_batch(batch, TOPIC_TYPES, REGISTRY, followup_below=8,
+                            now=batch[-1].timestamp if batch else None)
+    writer = FactWriter(client, db, worker=worker)
+    return (LocalNotices(writer) if loop else writer).write(outcome)
 
 
 def views(client, db: str) -> dict[str, list[dict]]:
@@ -124,7 +128,7 @@ def statements_of_one_batch(chdb_client) -> int:
     first, second = halves(messages())
     write(chdb_client, db, first)
     counting = CrashingClient(chdb_client, None)
-    write(counting, db, second)
+    write(counting, db, second, loop=False)
     return counting.count
 
 
@@ -169,14 +173,15 @@ def test_a_crash_at_any_statement_then_a_restart_leaves_the_views_exact(chdb_cli
     first, second = halves(msgs)
     write(chdb_client, db, first)
     try:
-        write(CrashingClient(chdb_client, step), db, second)
+        write(CrashingClient(chdb_client, step), db, second, loop=False)
     except Crash:
         pass
     restarted = FactWriter(chdb_client, db, worker="w1")
     restarted.recover()
     for part in (second[:7], second[7:]):  # re-delivered, cut differently
         outcome = process_batch(part, TOPIC_TYPES, REGISTRY, followup_below=8, now=part[-1].timestamp)
-        restarted.write(outcome)
+        LocalNotices(restarted).write(outcome)
+    LocalNotices(restarted).write(process_batch([], TOPIC_TYPES, REGISTRY, followup_below=8))  # notices left over
     assert_exact(chdb_client, db, msgs, check_reconcile=step % 10 == 0)
 
 
@@ -189,7 +194,7 @@ def test_the_worker_taking_over_the_partitions_completes_the_batch_left_open_fir
     write(chdb_client, db, first, worker="w1")
     total = statements_of_one_batch(chdb_client)
     try:  # deltas in, state not yet moved: the worst moment
-        write(CrashingClient(chdb_client, total - 4), db, second, worker="w1")
+        write(CrashingClient(chdb_client, total - 4), db, second, worker="w1", loop=False)
     except Crash:
         pass
     w2 = FactWriter(chdb_client, db, worker="w2")
@@ -197,7 +202,7 @@ def test_the_worker_taking_over_the_partitions_completes_the_batch_left_open_fir
     assigned = {(m.topic, m.partition) for m in second}
     assert w2.maintainer.recover(partitions=assigned) == 1
     outcome = process_batch(second, TOPIC_TYPES, REGISTRY, followup_below=8, now=second[-1].timestamp)
-    assert w2.write(outcome).fresh == 0
+    assert LocalNotices(w2).write(outcome).fresh == 0  # and w2 delivers the notices left in the outbox
     assert_exact(chdb_client, db, msgs)
 
 
@@ -211,7 +216,7 @@ def test_completing_a_batch_while_its_own_worker_still_does_is_harmless(chdb_cli
     write(chdb_client, db, first, worker="w1")
     total = statements_of_one_batch(chdb_client)
     try:  # stalls between its deltas and its state
-        write(CrashingClient(chdb_client, total - 6), db, second, worker="w1")
+        write(CrashingClient(chdb_client, total - 6), db, second, worker="w1", loop=False)
     except Crash:
         pass
     other = clickhouse_connect.get_client(dsn=f"chdb://{chdb_path}")
@@ -231,6 +236,7 @@ def test_completing_a_batch_while_its_own_worker_still_does_is_harmless(chdb_cli
         t.join(120)
     assert not errors, errors
     assert write(chdb_client, db, second, worker="w2").fresh == 0, "the batch was completed"
+    write(chdb_client, db, [], worker="w2")  # the notices it left
     assert_exact(chdb_client, db, msgs)
 
 

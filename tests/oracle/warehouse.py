@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from touchpulse.clickhouse.queries import VIEWS, query_view
 from touchpulse.clickhouse.schema import SchemaOptions
 from touchpulse.clickhouse.setup import apply_schema, sync_targets
-from touchpulse.clickhouse.writer import FactWriter
+from touchpulse.clickhouse.writer import FactWriter, LocalNotices
 from touchpulse.core.touchpoints import Registry, load_registry
 from touchpulse.settings import load_settings
 from touchpulse.streams.batch import Message, process_batch
@@ -31,7 +31,7 @@ class Warehouse:
         self.registry = registry or load_registry()
         self.opts = SchemaOptions(database, tz)
         apply_schema(client, self.opts, self.registry)
-        self.writer = FactWriter(client, database, tz)
+        self.writer = LocalNotices(FactWriter(client, database, tz))
         self.settings = load_settings(env={"TOUCHPULSE_DATABASE": database, "TOUCHPULSE_TIMEZONE": tz}, dotenv=None)
         self.offsets: dict[tuple[str, int], int] = defaultdict(int)
         self.clock = datetime(2024, 6, 1, tzinfo=timezone.utc)

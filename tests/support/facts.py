@@ -13,7 +13,7 @@ import orjson
 
 from touchpulse.clickhouse.schema import SchemaOptions
 from touchpulse.clickhouse.setup import apply_schema
-from touchpulse.clickhouse.writer import FactWriter
+from touchpulse.clickhouse.writer import FactWriter, LocalNotices
 from touchpulse.core.timestamps import TimestampError, parse_timestamp
 from touchpulse.core.touchpoints import Registry, load_registry
 from touchpulse.simulate import simulate
@@ -34,7 +34,7 @@ def load_simulated(client, database: str, *, days: int = 14, seed: int = 7, end_
     """
     registry = registry or load_registry()
     apply_schema(client, SchemaOptions(database, timezone), registry)
-    writer = FactWriter(client, database)
+    writer = LocalNotices(FactWriter(client, database))
     counts = {"accepted": 0, "rejected": 0, "followups": 0}
     stream = simulate(days, seed, end_day, registry, timezone)
     for chunk in _chunks(to_messages(stream), CHUNK):

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BATCH = re.compile(rb"batch of (\d+): .* in (\d+) ms")
+BATCH = re.compile(rb"batch of (\d+): .*?(?:(\d+) customer notices )?in (\d+) ms")
 
 
 @dataclass
@@ -84,7 +84,8 @@ class Worker:
             self._logf.write(f"{now:.3f} ".encode() + line)
             m = BATCH.search(line)
             if m:
-                self.batches.append(Batch(now, int(m.group(1)), float(m.group(2))))
+                # Events only: customer notices are the worker's own messages to itself.
+                self.batches.append(Batch(now, int(m.group(1)) - int(m.group(2) or 0), float(m.group(3))))
         self._logf.close()
 
     def _poll_rss(self) -> None:

@@ -52,6 +52,7 @@ class FactWriter:
             self._context(stages[etype], COMMON_COLUMNS + TYPE_COLUMNS[etype] + POSITION_COLUMNS + ("batch_id",))
         self._context("followups", FOLLOWUP_COLUMNS + POSITION_COLUMNS)
         self._context(stages["dead_letters"], DEAD_LETTER_COLUMNS + POSITION_COLUMNS + ("batch_id",))
+        self._context(stages["notices"], ("customer_id", "order_id") + POSITION_COLUMNS + ("batch_id",))
 
     def recover(self, everyone: bool = False) -> int:
         """Complete batches a crash left half applied (before this worker's first batch)."""
@@ -85,6 +86,16 @@ class FactWriter:
             columns += _positions(x.message for x in d)
             columns.append([batch_id] * len(d))
             self._insert(stages["dead_letters"], DEAD_LETTER_COLUMNS + POSITION_COLUMNS + ("batch_id",), columns)
+        if outcome.notices:
+            n = outcome.notices
+            columns = [[x.customer_id for x in n], [x.order_id for x in n]]
+            columns += _positions(x.message for x in n)
+            columns.append([batch_id] * len(n))
+            self._insert(stages["notices"], ("customer_id", "order_id") + POSITION_COLUMNS + ("batch_id",), columns)
+
+    def published(self, notices: list[tuple[str, str]]) -> None:
+        """Notices the broker has acknowledged leave the outbox."""
+        self.maintainer.published(notices)
 
     def followed_up(self, event_ids: list[str]) -> dict[str, set[tuple[str, int, int]]]:
         """Where the first copy of each of these survey events is (the copy that raises its
@@ -116,6 +127,35 @@ class FactWriter:
                                                     column_oriented=True)
             entry = self._contexts[table] = (ctx, datetime64_units(ctx.column_types))
         return entry
+
+
+class LocalNotices:
+    """The customers topic without Kafka, for one in-process writer (tests, the bench): the
+    notices a batch leaves are delivered back to the same writer as the next batch, as a worker
+    that owns every partition would consume them."""
+
+    TOPIC = "local.customers"
+
+    def __init__(self, writer: "FactWriter"):
+        self.writer = writer
+        self.offset: int | None = None
+
+    def write(self, outcome) -> Applied:
+        """Write the batch, then deliver (and write) the notices it left."""
+        from touchpulse.streams.batch import BatchOutcome, Message, Notice
+        applied = self.writer.write(outcome)
+        pending = self.writer.maintainer.outbox()
+        if pending:
+            if self.offset is None:  # go on after what earlier writers delivered
+                self.offset = self.writer.maintainer.next_offsets({(self.TOPIC, 0)})[(self.TOPIC, 0)]
+            now = datetime.now(timezone.utc)
+            notices = []
+            for customer, order in pending:
+                notices.append(Notice(customer, order, Message(self.TOPIC, 0, self.offset, customer.encode(), b"", now)))
+                self.offset += 1
+            self.writer.published(pending)
+            self.writer.write(BatchOutcome(notices=notices))
+        return applied
 
 
 def datetime64_units(column_types) -> list[tuple[int, timedelta]]:

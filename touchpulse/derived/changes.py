@@ -122,25 +122,36 @@ def _recompute(db: str, etype: str, claims: str, dirty_keys: str) -> str:
             GROUP BY key"""
 
 
-def customer_changes_insert(db: str, changes: str, out: str) -> str:
-    """Customers whose list of completed orders changes with the batch's order changes."""
-    entry = (f"CAST(tuple(toUnixTimestamp64Micro(new_occurred_at), key, new_touchpoint, new_currency, new_amount) "
-             f"AS {ORDER})")
-    blank = f"CAST(tuple(0, '', '', '', 0) AS {ORDER})"
+def notices_insert(db: str, changes: str, outbox: str, batch_id: str) -> str:
+    """The customers a batch's order changes concern (the old version's and the new one's), as
+    notices for the worker that owns each customer (maintenance.py): into the outbox, keyed so
+    that writing them again changes nothing."""
+    return f"""
+INSERT INTO {db}.{outbox} (k, customer_id, order_id, batch_id)
+SELECT concat(customer_id, '|', order_id), customer_id, order_id, {literal(batch_id)}
+FROM (
+    SELECT old_customer_id AS customer_id, key AS order_id FROM {db}.{changes} WHERE old_customer_id != ''
+    UNION DISTINCT
+    SELECT new_customer_id, key FROM {db}.{changes} WHERE new_customer_id != ''
+)"""
+
+
+def customer_changes_insert(db: str, notices: str, out: str) -> str:
+    """Customers whose list of completed orders changes, from notices naming (customer, order):
+    each named order is read as it stands now in the orders' state and belongs to the customer's
+    list if its winner is completed and names the customer. Reading the present, not a message's
+    content, makes a notice applied twice, late or out of order change nothing more."""
+    entry = f"CAST(tuple(toUnixTimestamp64Micro(o.occurred_at), o.order_id, o.touchpoint, o.currency, o.amount) AS {ORDER})"
     new_orders = ("arraySort(x -> (x.t, x.order_id), arrayConcat(arrayFilter(x -> NOT has(c.touched, x.order_id), "
                   "s.orders), c.added))")
     return f"""
 INSERT INTO {db}.{out} (key, old_orders, new_orders)
 SELECT c.customer_id, s.orders, {new_orders} AS new_orders
 FROM (
-    SELECT customer_id, groupArray(order_id) AS touched, groupArrayIf(entry, is_add = 1) AS added
-    FROM (
-        SELECT old_customer_id AS customer_id, key AS order_id, toUInt8(0) AS is_add, {blank} AS entry
-        FROM {db}.{changes} WHERE old_found = 1 AND old_status = 'completed' AND old_customer_id != ''
-        UNION ALL
-        SELECT new_customer_id, key, toUInt8(1), {entry}
-        FROM {db}.{changes} WHERE new_found = 1 AND new_status = 'completed' AND new_customer_id != ''
-    )
+    SELECT n.customer_id AS customer_id, groupUniqArray(n.order_id) AS touched,
+        groupArrayIf({entry}, o.found = 1 AND o.status = 'completed' AND o.customer_id = n.customer_id) AS added
+    FROM (SELECT DISTINCT customer_id, order_id FROM {db}.{notices}) AS n
+    LEFT JOIN {db}.{state_table('purchase')} AS o ON o.order_id = n.order_id
     GROUP BY customer_id
 ) AS c
 LEFT JOIN {db}.customers_state AS s ON s.customer_id = c.customer_id

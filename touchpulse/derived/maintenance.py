@@ -19,8 +19,11 @@ step 4, so they are right the moment a batch is acknowledged (after step 6), and
 counts a batch twice.
 
 One writer per key: each worker applies the batches of the partitions it owns, one after
-another; docs/scaling.md says what that requires of producers when several workers share a
-ClickHouse server.
+another. An order's batch cannot update its customer's list of orders (repeat customers,
+loyalty) when another worker owns that customer: the batch leaves a notice (customer, order) in
+the outbox, the worker publishes it on the internal customers topic keyed by customer id, and
+the worker that owns the customer's partition of that topic applies it in one of its batches,
+reading the order as it stands then (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from datetime import datetime, timezone
 from touchpulse.clickhouse.quoting import literal, q
 from touchpulse.clickhouse.schema import raw_columns
 from touchpulse.derived.changes import (changes_columns, changes_insert, claims_columns, claims_insert,
-                                        customer_changes_insert, seen_key, state_table)
+                                        customer_changes_insert, notices_insert, seen_key, state_table)
 from touchpulse.derived.spec import FACT_TABLE, key, version_names
 from touchpulse.derived.sums import KEY_COLUMNS, MEASURE_COLUMNS, ORDER, combine, contributions, physical, versions
 
@@ -52,6 +55,7 @@ class Applied:
     fresh: int = 0  # messages not applied before
     replayed: int = 0  # messages at offsets already applied, skipped
     changed: dict[str, int] = field(default_factory=dict)  # entities whose winner changed, per type
+    notices: list[tuple[str, str]] = field(default_factory=list)  # (customer, order) to publish
     seconds: float = 0.0
 
 
@@ -70,6 +74,8 @@ def _messages(outcome):
             yield a.message
     for d in outcome.dead_letters:
         yield d.message
+    for n in outcome.notices:
+        yield n.message
 
 
 def worker_suffix(worker: str) -> str:
@@ -111,6 +117,8 @@ class Maintainer:
             stmts.append(self._memory(f"changes_{etype}", changes_columns(etype)))
         stmts.append(f"CREATE TABLE {q(self.database)}.{self.work('stage_dead_letters')} "
                      f"({raw_columns('dead_letters')}) ENGINE = Memory")
+        stmts.append(f"CREATE TABLE {q(self.database)}.{self.work('stage_notices')} "
+                     f"({raw_columns('customer_notices')}) ENGINE = Memory")
         stmts.append(self._memory("changes_customer", [("key", "String"), ("old_orders", f"Array({ORDER})"),
                                                        ("new_orders", f"Array({ORDER})")]))
         stmts.append(self._memory("deltas", [(c, t) for c, t in KEY_COLUMNS] + [(c, t) for c, _, t in MEASURE_COLUMNS]))
@@ -123,7 +131,8 @@ class Maintainer:
         return f"CREATE TABLE IF NOT EXISTS {q(self.database)}.{self.work(name)} ({body}) ENGINE = Memory"
 
     def drop_working_tables(self) -> None:
-        names = [f"stage_{t}" for t in FACT_TABLE.values()] + ["stage_dead_letters", "changes_customer", "deltas"]
+        names = [f"stage_{t}" for t in FACT_TABLE.values()] + ["stage_dead_letters", "stage_notices",
+                                                               "changes_customer", "deltas"]
         names += [f"{kind}_{etype}" for etype in TYPES for kind in ("claims", "changes")]
         for name in names:
             self.client.command(f"DROP TABLE IF EXISTS {q(self.database)}.{self.work(name)}")
@@ -149,9 +158,9 @@ class Maintainer:
         accepted events and dead letters into the given stage tables (clickhouse/writer.py)."""
         started = time.perf_counter()
         self.prepare()
-        total = outcome.accepted_count + len(outcome.dead_letters)
+        total = outcome.accepted_count + len(outcome.dead_letters) + len(outcome.notices)
         outcome = self._fresh_only(outcome)
-        done = Applied(fresh=outcome.accepted_count + len(outcome.dead_letters))
+        done = Applied(fresh=outcome.accepted_count + len(outcome.dead_letters) + len(outcome.notices))
         done.replayed = total - done.fresh
         if not done.fresh:
             return done
@@ -165,12 +174,16 @@ class Maintainer:
         if outcome.dead_letters:
             self.client.command(f"INSERT INTO {q(self.database)}.dead_letters SELECT * FROM "
                                 f"{q(self.database)}.{self.work('stage_dead_letters')}")
+        if outcome.notices:
+            self.client.command(f"INSERT INTO {q(self.database)}.customer_notices SELECT * FROM "
+                                f"{q(self.database)}.{self.work('stage_notices')}")
         parts = sorted({f"{m.topic}#{m.partition}" for m in _messages(outcome)})
         self.client.command(f"INSERT INTO {q(self.database)}.open_batches (batch_id, worker, opened, partitions) "
                             f"VALUES ({literal(batch_id)}, {literal(self.worker)}, now64(3), "
                             f"[{', '.join(literal(p) for p in parts)}])")
-        done.changed = self._derive(batch_id, present, bool(outcome.dead_letters))
+        done.changed = self._derive(batch_id, present, bool(outcome.dead_letters), bool(outcome.notices))
         self._close(batch_id)
+        done.notices = self.outbox(batch_id)
         done.seconds = time.perf_counter() - started
         return done
 
@@ -178,6 +191,7 @@ class Maintainer:
         """Event type (and "dead_letters") -> this worker's stage table, unquoted database-relative."""
         out = {etype: self.work_name("stage_" + table) for etype, table in FACT_TABLE.items()}
         out["dead_letters"] = self.work_name("stage_dead_letters")
+        out["notices"] = self.work_name("stage_notices")
         return out
 
     def _fresh_only(self, outcome):
@@ -191,13 +205,14 @@ class Maintainer:
 
         outcome.accepted = {t: [a for a in items if fresh(a.message)] for t, items in outcome.accepted.items()}
         outcome.dead_letters = [d for d in outcome.dead_letters if fresh(d.message)]
+        outcome.notices = [n for n in outcome.notices if fresh(n.message)]
         return outcome
 
     def _close(self, batch_id: str) -> None:
         self.client.command(f"DELETE FROM {q(self.database)}.open_batches WHERE batch_id = {literal(batch_id)}")
 
-    def _derive(self, batch_id: str, present: list[str], dead: bool) -> dict[str, int]:
-        """Steps 4 and 5 for the staged batch."""
+    def _derive(self, batch_id: str, present: list[str], dead: bool, notices: bool = False) -> dict[str, int]:
+        """Steps 3 to 5 for the staged batch."""
         db = q(self.database)
         c = self.client
         for etype in present:
@@ -211,8 +226,10 @@ class Maintainer:
         counts = " UNION ALL ".join(f"SELECT {literal(etype)}, count() FROM {db}.{self.work('changes_' + etype)}"
                                     for etype in present)
         changed = {etype: int(n) for etype, n in c.query(counts).result_rows} if present else {}
-        if changed.get("purchase"):
-            c.command(customer_changes_insert(db, self.work("changes_purchase"), self.work("changes_customer")))
+        if changed.get("purchase"):  # before anything moves: the notices are computed again if need be
+            c.command(notices_insert(db, self.work("changes_purchase"), "outbox", batch_id))
+        if notices:
+            c.command(customer_changes_insert(db, self.work("stage_notices"), self.work("changes_customer")))
         # Step 4: every delta of the batch in one insert (one part), deduplicated by the batch's token.
         tz = literal(self.timezone)
         deltas = f"{db}.{self.work('deltas')}"
@@ -220,13 +237,14 @@ class Maintainer:
             if changed[etype]:
                 rows_of = versions(f"{db}.{self.work('changes_' + etype)}", version_names(etype))
                 c.command(f"INSERT INTO {deltas} {contributions(etype, rows_of, tz)}")
-        if changed.get("purchase"):
+        if notices:
             rows_of = versions(f"{db}.{self.work('changes_customer')}", ["orders"])
             c.command(f"INSERT INTO {deltas} {contributions('customer', rows_of, tz)}")
-        c.command(f"INSERT INTO {deltas} {self._ingest_select(present, dead)}")
+        if present or dead:
+            c.command(f"INSERT INTO {deltas} {self._ingest_select(present, dead)}")
         c.command(combine(db, "sums", deltas) + _token(batch_id, "sums"))
         # Step 5: state, in this order (see the module docstring).
-        if changed.get("purchase"):
+        if notices:
             c.command(f"INSERT INTO {db}.customers_state (customer_id, orders) "
                       f"SELECT key, new_orders FROM {db}.{self.work('changes_customer')}")
         for etype in present:
@@ -240,10 +258,11 @@ class Maintainer:
                 f"SELECT {seen_key(etype, 'event_id')} AS k, {key(etype)} AS entity, src_timestamp, src_topic, "
                 f"src_partition, src_offset FROM {db}.{self.work('claims_' + etype)}" for etype in present)
             c.command(f"INSERT INTO {db}.seen (k, entity, src_timestamp, src_topic, src_partition, src_offset) {firsts}")
-        self._positions(present, dead)
+        self._positions(present, dead, notices)
         return changed
 
     def _stages(self, present: list[str], dead: bool) -> list[tuple[str, str]]:
+        """The stage tables of events and dead letters (what pipeline health counts)."""
         out = [(etype, f"{q(self.database)}.{self.work('stage_' + FACT_TABLE[etype])}") for etype in present]
         if dead:
             out.append(("dead_letters", f"{q(self.database)}.{self.work('stage_dead_letters')}"))
@@ -290,9 +309,13 @@ class Maintainer:
                                   ("day", "type"), counts))
         return "\nUNION ALL\n".join(parts)
 
-    def _positions(self, present: list[str], dead: bool) -> None:
-        stages = " UNION ALL ".join(f"SELECT src_topic, src_partition, src_offset FROM {stage}"
-                                    for _, stage in self._stages(present, dead))
+    def _positions(self, present: list[str], dead: bool, notices: bool) -> None:
+        stages = [stage for _, stage in self._stages(present, dead)]
+        if notices:
+            stages.append(f"{q(self.database)}.{self.work('stage_notices')}")
+        if not stages:
+            return
+        stages = " UNION ALL ".join(f"SELECT src_topic, src_partition, src_offset FROM {stage}" for stage in stages)
         self.client.command(f"""INSERT INTO {q(self.database)}.positions (k, next_offset)
 SELECT s.k, greatest(s.next, p.next_offset)
 FROM (
@@ -335,10 +358,23 @@ SETTINGS join_algorithm = 'direct', join_use_nulls = 0""")
                 if n:
                     present.append(etype)
             dead = self._restage("dead_letters", self.work("stage_dead_letters"), batch_id) > 0
-            self._derive(batch_id, present, dead)
+            notices = self._restage("customer_notices", self.work("stage_notices"), batch_id) > 0
+            self._derive(batch_id, present, dead, notices)
             self._close(batch_id)
             done += 1
         return done
+
+    def outbox(self, batch_id: str | None = None) -> list[tuple[str, str]]:
+        """Notices (customer, order) not yet published: of one batch, or all of them (after a crash
+        they are published again: a notice applied twice changes nothing)."""
+        where = f" WHERE batch_id = {literal(batch_id)}" if batch_id else ""
+        return [(c, o) for c, o in self.client.query(
+            f"SELECT customer_id, order_id FROM {q(self.database)}.outbox{where}").result_rows]
+
+    def published(self, notices: list[tuple[str, str]]) -> None:
+        if notices:
+            self.client.command(f"DELETE FROM {q(self.database)}.outbox WHERE k IN {{keys:Array(String)}}",
+                                parameters={"keys": [f"{c}|{o}" for c, o in notices]})
 
     def _restage(self, table: str, stage: str, batch_id: str) -> int:
         self.client.command(f"INSERT INTO {q(self.database)}.{stage} SELECT * FROM {q(self.database)}.{table} "

@@ -31,11 +31,31 @@ def state_statements(db: str, on: str) -> list[str]:
     # Per topic partition, the offset after the last one whose batch was applied: a replayed
     # message (after a crash or a rebalance) is recognised before any work is done for it.
     out.append(_kv(db, on, "positions", "k String,\n    next_offset UInt64", "k"))
+    # Notices of (customer, order) a batch owes to the customers topic, until they are published.
+    out.append(_kv(db, on, "outbox", "k String,\n    customer_id String,\n    order_id String,\n    batch_id String",
+                   "k"))
     # Batches whose maintenance started and did not finish (maintenance.py recovers them).
     out.append(_kv(db, on, "open_batches", "batch_id String,\n    worker String,\n    opened DateTime64(3, 'UTC'),\n"
                                            "    partitions Array(String)",
                    "batch_id"))
     return out
+
+
+NOTICE_COLUMNS = """
+    customer_id String,
+    order_id String,
+    src_topic LowCardinality(String),
+    src_partition UInt32,
+    src_offset UInt64,
+    src_timestamp DateTime64(3, 'UTC'),
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
+    batch_id String"""
+
+
+def notices_statement(db: str, on: str) -> str:
+    """The customer notices a worker applied, by batch: what recovery reads back. Kept a month."""
+    return (f"CREATE TABLE IF NOT EXISTS {db}.`customer_notices`{on} ({NOTICE_COLUMNS}\n) ENGINE = MergeTree\n"
+            "ORDER BY (src_topic, src_partition, src_offset)\nTTL toDateTime(ingested_at) + INTERVAL 30 DAY")
 
 
 def _kv(db: str, on: str, name: str, columns: str, key: str) -> str:
@@ -61,4 +81,4 @@ def sums_statements(db: str, on: str, replicated: bool) -> list[str]:
 
 
 DERIVED_TABLES = [state_table(etype) for etype in FACT_TABLE] + ["seen", "customers_state", "positions",
-                                                                  "open_batches", "sums"]
+                                                                  "open_batches", "outbox", "sums"]

@@ -38,6 +38,12 @@ class Topics:
     def followups(self) -> str:
         return self.prefix + "followups"
 
+    @property
+    def customers(self) -> str:
+        """Internal: notices naming (customer, order) for the worker that owns the customer, keyed by
+        customer id (touchpulse/derived/maintenance.py)."""
+        return self.prefix + "customers"
+
 
 def bootstrap(settings: Settings) -> str:
     """The bootstrap servers: the setting, or the embedded broker of this home."""
@@ -86,6 +92,7 @@ def create_topics(settings: Settings) -> list[str]:
     wanted = {name: settings.partitions for name in topics.events}
     wanted[topics.dlq] = settings.partitions
     wanted[topics.followups] = settings.partitions
+    wanted[topics.customers] = settings.partitions  # co-partitioned with the event topics
     wanted[f"{settings.group}-__assignor-__leader"] = 1  # Faust's own; must exist before it starts
     admin = KafkaAdminClient(bootstrap_servers=bootstrap(settings), client_id="touchpulse-admin",
                              **client_config(settings))

@@ -27,9 +27,9 @@ def test_batch_pattern_matches_the_workers_log_line():
     from touchpulse.streams import app
     fmt = re.search(r'"(batch of %d:[^"]*)"', inspect.getsource(app))
     assert fmt, "the worker no longer logs 'batch of %d: ...'"
-    line = fmt.group(1) % (514, 512, 2, 54, 2994.4)
+    line = fmt.group(1) % (514, 500, 2, 54, 12, 2994.4)
     m = BATCH.search(line.encode())
-    assert m and m.group(1) == b"514" and m.group(2) == b"2994"
+    assert m and m.group(1) == b"514" and m.group(2) == b"12" and m.group(3) == b"2994"
 
 
 def test_nearest_rank_percentile():

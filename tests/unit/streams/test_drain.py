@@ -45,3 +45,15 @@ def test_out_of_order_batches_and_a_generator():
     d.processed(iter([m("a", 0, 1)]))
     assert d.done()
     assert d.stopping is False
+
+
+def test_ends_read_later_count_only_past_what_was_processed():
+    d = DrainTracker({("events", 0): 2})
+    d.processed([m("events", 0, 0), m("events", 0, 1), m("customers", 0, 0)])
+    assert d.done()
+    assert not d.extend({("customers", 0): 1}), "offset 0 of customers was processed already"
+    assert d.done()
+    assert d.extend({("customers", 0): 3, ("customers", 1): 0})
+    assert not d.done() and set(d.remaining) == {("customers", 0)}
+    d.processed([m("customers", 0, 1), m("customers", 0, 2)])
+    assert d.done()
