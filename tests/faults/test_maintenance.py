@@ -272,3 +272,81 @@ def test_reconcile_reports_a_derived_table_that_went_wrong(chdb_client):
                         "VALUES ('survey', '2024-06-01', 'call_centre', 'own', 'transactional', 1)")
     [diff] = reconcile(chdb_client, db, TZ)
     assert diff.table == "sums" and diff.cells == 1
+
+
+def _purchase(i: int, order: str, customer: str, day: int, amount: str, status: str = "completed") -> bytes:
+    return orjson.dumps({"event_id": f"p{i}", "type": "purchase", "version": 1,
+                         "occurred_at": f"2024-05-{day:02d}T{8 + i % 10:02d}:{i % 60:02d}:00+03:00",
+                         "touchpoint": "retail_store" if i % 3 else "website", "customer_id": customer,
+                         "order_id": order, "amount": amount, "currency": "EUR", "status": status})
+
+
+def test_two_workers_touching_one_customer_at_the_same_moment_stay_exact(chdb_client, chdb_path):
+    """Workers w0 and w1 own partitions 0 and 1 of every topic (as Kafka would assign them). Orders
+    are keyed by order id, so one customer's orders sit on both partitions and both workers apply
+    them at the same moment, in two threads with their own clients. Each batch leaves notices for
+    the customer's partition of the customers topic; only its owner applies them. Repeat customers
+    and loyalty then match the reference exactly."""
+    import clickhouse_connect
+    db = fresh_db(chdb_client)
+    records, clock = [], datetime(2024, 5, 20, tzinfo=timezone.utc)
+    for i in range(240):
+        customer = f"cust-{i % 12}"
+        order = f"ord-{i % 150}"  # later versions of an order: refunds, another customer, another day
+        status = "refunded" if i >= 150 and i % 4 == 0 else "completed"
+        if i >= 150 and i % 5 == 0:
+            customer = f"cust-{(i + 1) % 12}"
+        records.append(("purchases", _purchase(i, order, customer, 1 + i % 18, f"{10 + i % 7}.50", status),
+                        order.encode()))
+    offsets: dict[tuple[str, int], int] = {}
+    batches: dict[int, list[Message]] = {0: [], 1: []}
+    for topic, value, key in records:
+        p = zlib.crc32(key) % 2
+        clock += timedelta(milliseconds=1)
+        t = f"touchpulse.{topic}"
+        batches[p].append(Message(t, p, offsets.setdefault((t, p), 0), key, value, clock))
+        offsets[(t, p)] += 1
+    notices: dict[int, list[tuple[str, str]]] = {0: [], 1: []}
+    lock = threading.Lock()
+    clients = {0: chdb_client, 1: clickhouse_connect.get_client(dsn=f"chdb://{chdb_path}")}
+    errors = []
+
+    def own_orders(p: int) -> None:
+        try:
+            writer = FactWriter(clients[p], db, worker=f"w{p}")
+            msgs = batches[p]
+            for k in range(0, len(msgs), 15):  # small batches: many interleavings
+                part = msgs[k:k + 15]
+                applied = writer.write(process_batch(part, TOPIC_TYPES, REGISTRY, followup_below=8,
+                                                     now=part[-1].timestamp))
+                with lock:  # the customers topic, partitioned by customer
+                    for customer, order in applied.notices:
+                        notices[zlib.crc32(customer.encode()) % 2].append((customer, order))
+                writer.published(applied.notices)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def own_customers(p: int) -> None:
+        try:
+            writer = FactWriter(clients[p], db, worker=f"w{p}")
+            mine = [Message("touchpulse.customers", p, k, c.encode(), orjson.dumps({"customer_id": c, "order_id": o}),
+                            clock) for k, (c, o) in enumerate(notices[p])]
+            for k in range(0, len(mine), 10):
+                writer.write(process_batch(mine[k:k + 10], TOPIC_TYPES, REGISTRY, followup_below=8,
+                                           notices_topic="touchpulse.customers"))
+        except Exception as exc:  # pragma: no cover
+            errors.append(exc)
+
+    for stage in (own_orders, own_customers):
+        threads = [threading.Thread(target=stage, args=(p,)) for p in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        assert not errors, errors
+    assert {c for c, _ in notices[0]} & {c for c, _ in notices[1]} == set(), "a customer has one owner"
+    got = views(chdb_client, db)
+    want = compute([(t[:-1], v) for t, v, _ in records], TZ, TARGETS, DEFAULTS)
+    problems = [p for view in ("purchases_daily", "loyalty_monthly") for p in mismatches(view, got[view], want[view])]
+    assert not problems, "\n".join(problems[:20])
+    assert reconcile(chdb_client, db, TZ) == []
