@@ -1,10 +1,13 @@
-"""SQL fragments shared by the panels: variable filters and the NPS arithmetic.
+"""SQL fragments shared by the panels: variable filters, and the NPS arithmetic of
+touchpulse/core/metrics.py (the one the views and the report use).
 
 Ratios are always computed from summed counts (never by averaging daily ratios), so a
 panel over 30 days says exactly what the metrics contract would say for those 30 days.
 """
 
 from __future__ import annotations
+
+from touchpulse.core.metrics import nps_moe_sql, nps_sql
 
 
 def any_of(column: str, variable: str) -> str:
@@ -22,13 +25,12 @@ def where(*conditions: str) -> str:
 
 
 def nps_expr(p: str = "p", d: str = "d", n: str = "n") -> str:
-    return f"if({n} = 0, NULL, 100 * (toInt64({p}) - toInt64({d})) / {n})"
+    return nps_sql(p, d, n)
 
 
 def moe_expr(p: str = "p", d: str = "d", n: str = "n") -> str:
     """The contract's 95 % margin of error of an NPS, from promoter/detractor counts."""
-    return (f"if({n} = 0, NULL, 196 * sqrt(greatest(({p} + {d}) / {n}"
-            f" - pow((toInt64({p}) - toInt64({d})) / {n}, 2), 0) / {n}))")
+    return nps_moe_sql(p, d, n)
 
 
 def nps_counts(source: str, conditions: list[str], group: list[str]) -> str:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-Z95 = 1.96
+from touchpulse.core import metrics
+
+Z95 = metrics.Z95
 
 
 @dataclass(frozen=True)
@@ -51,11 +53,9 @@ class Change:
 
 
 def nps(promoters: int, detractors: int, responses: int) -> Estimate:
-    """NPS in points with the contract's margin: 196 * sqrt((P + D - (P - D)^2) / n)."""
-    if responses <= 0:
-        return NO_DATA
-    p, d = promoters / responses, detractors / responses
-    return Estimate(100 * (p - d), 100 * Z95 * math.sqrt(max(p + d - (p - d) ** 2, 0.0) / responses), responses)
+    """NPS in points with the contract's margin (touchpulse/core/metrics.py, as the views compute it)."""
+    value = metrics.nps(promoters, detractors, responses)
+    return NO_DATA if value is None else Estimate(value[0], value[1], responses)
 
 
 def proportion(successes: int, trials: int) -> Estimate:
