@@ -9,7 +9,8 @@
 --   touchpulse_writer        the worker: INSERT into the fact tables and everything derived from
 --                            them batch by batch (touchpulse/derived/maintenance.py): SELECT the raw
 --                            tables (a batch left open by a crash is read back), INSERT and SELECT
---                            the state and the sums, DELETE a finished batch's `open_batches` row,
+--                            the state and the sums, DELETE a finished batch's `open_batches` row
+--                            and published notices from `outbox`, write `customer_notices`,
 --                            its own in-memory working tables `_w*`, and `schema_info`.
 --   touchpulse_reader        Grafana, `touchpulse query`, the scheduled flows: SELECT on the views only
 --                            (the flows' Grafana datasource is built from their DSN, so it is this user too).
@@ -100,7 +101,14 @@ GRANT INSERT ON {{database}}.open_batches TO touchpulse_writer;
 GRANT SELECT ON {{database}}.open_batches TO touchpulse_writer;
 GRANT INSERT ON {{database}}.sums TO touchpulse_writer;
 GRANT SELECT ON {{database}}.sums TO touchpulse_writer;
+GRANT INSERT ON {{database}}.outbox TO touchpulse_writer;
+GRANT SELECT ON {{database}}.outbox TO touchpulse_writer;
+GRANT INSERT ON {{database}}.customer_notices TO touchpulse_writer;
+GRANT SELECT ON {{database}}.customer_notices TO touchpulse_writer;
+GRANT INSERT ON {{database}}.customer_notices_local TO touchpulse_writer;
+GRANT SELECT ON {{database}}.customer_notices_local TO touchpulse_writer;
 GRANT ALTER DELETE ON {{database}}.open_batches TO touchpulse_writer;
+GRANT ALTER DELETE ON {{database}}.outbox TO touchpulse_writer;
 GRANT SELECT ON {{database}}.schema_info TO touchpulse_writer;
 GRANT CREATE TABLE, DROP TABLE, TRUNCATE, INSERT, SELECT ON {{database}}._w* TO touchpulse_writer;
 GRANT TABLE ENGINE ON Memory TO touchpulse_writer;

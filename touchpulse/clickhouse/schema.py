@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from touchpulse.clickhouse.quoting import literal, q  # noqa: F401 (re-exported)
 from touchpulse.core.events import ENTITY_KEY
 from touchpulse.core.touchpoints import Registry
-from touchpulse.derived.tables import notices_statement, state_statements, sums_statements
+from touchpulse.derived.tables import state_statements, sums_statements
 from touchpulse.derived.views import CONTRACT_VIEWS, EXTRA_VIEWS, build_views  # noqa: F401 (re-exported)
 
 # 1: views over raw facts; 2: refreshed tables; 3: state and additive sums kept by every batch.
@@ -68,6 +68,9 @@ _FACT_COLUMNS = {
     interaction_id String,
     comment String,""",
 }
+_NOTICE = """
+    customer_id String,
+    order_id String,"""
 _DEAD_LETTER = """
     type LowCardinality(String),
     reason String,
@@ -98,8 +101,7 @@ class SchemaOptions:
 def raw_columns(table: str) -> str:
     """The column definitions of a raw table (facts, dead letters), for tables shaped like it."""
     if table == "customer_notices":
-        from touchpulse.derived.tables import NOTICE_COLUMNS
-        return NOTICE_COLUMNS
+        return _NOTICE + _POSITION
     if table == "dead_letters":
         return _DEAD_LETTER + _POSITION
     if table == "followups":
@@ -136,7 +138,10 @@ def schema_statements(opts: SchemaOptions, registry: Registry) -> list[str]:
     review_reply_hours Float64,
     followup_hours Float64""", None, order_by="touchpoint", partition_by=None, replacing=False)
     stmts += state_statements(db, on) + sums_statements(db, on, replicated=bool(opts.cluster))
-    stmts.append(notices_statement(db, on))
+    # The customer notices a worker applied, by batch (what recovery reads back); kept a month.
+    stmts += _table(opts, "customer_notices", raw_columns("customer_notices"), "customer_id",
+                    order_by="(src_topic, src_partition, src_offset)", partition_by=None, replacing=False,
+                    ttl="toDateTime(ingested_at) + INTERVAL 30 DAY")
     stmts += view_statements(opts, registry)
     from touchpulse.clickhouse.dashboard_views import dashboard_view_statements
     stmts += dashboard_view_statements(opts, registry)

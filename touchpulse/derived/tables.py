@@ -41,23 +41,6 @@ def state_statements(db: str, on: str) -> list[str]:
     return out
 
 
-NOTICE_COLUMNS = """
-    customer_id String,
-    order_id String,
-    src_topic LowCardinality(String),
-    src_partition UInt32,
-    src_offset UInt64,
-    src_timestamp DateTime64(3, 'UTC'),
-    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
-    batch_id String"""
-
-
-def notices_statement(db: str, on: str) -> str:
-    """The customer notices a worker applied, by batch: what recovery reads back. Kept a month."""
-    return (f"CREATE TABLE IF NOT EXISTS {db}.`customer_notices`{on} ({NOTICE_COLUMNS}\n) ENGINE = MergeTree\n"
-            "ORDER BY (src_topic, src_partition, src_offset)\nTTL toDateTime(ingested_at) + INTERVAL 30 DAY")
-
-
 def _kv(db: str, on: str, name: str, columns: str, key: str) -> str:
     return f"CREATE TABLE IF NOT EXISTS {db}.{q(name)}{on} (\n    {columns}\n) ENGINE = EmbeddedRocksDB PRIMARY KEY {key}"
 

@@ -28,7 +28,7 @@ SCRIPT = ROOT / "infra/clickhouse/initdb/10-touchpulse-users.sh"
 DB = "{{database}}"
 
 ADMIN, WRITER, READER, DEFINER = "touchpulse_admin", "touchpulse_writer", "touchpulse_reader", "touchpulse_view_definer"
-RAW_TABLES = set(FACT_TABLES.values()) | {"followups", "dead_letters"}  # what FactWriter inserts into
+RAW_TABLES = set(FACT_TABLES.values()) | {"followups", "dead_letters", "customer_notices"}  # FactWriter's
 # What the worker's maintenance (touchpulse.derived.maintenance) reads and writes.
 DERIVED = set(DERIVED_TABLES)
 WORKING = f"{DB}._w*"  # the writer's own in-memory tables
@@ -109,7 +109,8 @@ def test_the_writer_can_only_write_the_facts_and_what_derives_from_them():
     inserts = {o for p, o in on_tables if p == "INSERT"}
     selects = {o for p, o in on_tables if p == "SELECT"}
     assert {p for p, _ in on_tables} == {"INSERT", "SELECT", "ALTER DELETE"}
-    assert {(p, o) for p, o in on_tables if p == "ALTER DELETE"} == {("ALTER DELETE", on("open_batches"))}
+    assert {(p, o) for p, o in on_tables if p == "ALTER DELETE"} == {("ALTER DELETE", on("open_batches")),
+                                                                      ("ALTER DELETE", on("outbox"))}
     assert inserts == {on(t) for t in RAW_TABLES | DERIVED} | {on(f"{t}_local") for t in RAW_TABLES}
     assert selects == inserts | {on("schema_info")}
     assert {o.split(".", 1)[1] for o in inserts | selects} <= tables | {"schema_info"}, \
