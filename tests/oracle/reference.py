@@ -34,6 +34,9 @@ class Targets:
     sla_answer_seconds: float = 20.0
     short_abandon_seconds: float = 5.0
     review_reply_hours: float = 24.0
+    repeat_window_hours: float = 72.0
+    callback_minutes: float = 60.0
+    service_level_base: str = "offered_less_short"
 
 
 def ts(text: str | None) -> datetime | None:
@@ -215,12 +218,12 @@ def calls_daily(calls: list[dict], day, target) -> list[dict]:
                      if c["answered_at"] - c["queued_at"] <= timedelta(seconds=t.sla_answer_seconds))
         offered, n_ans = len(cs), len(answered)
         abandoned = offered - n_ans
-        base = offered - short
+        base = {"offered": offered, "answered": n_ans}.get(t.service_level_base, offered - short)
         rows.append({
             "day": d, "touchpoint": tp, "offered": offered, "answered": n_ans, "abandoned": abandoned,
             "short_abandoned": short, "answered_in_sla": in_sla,
             "service_level": in_sla / base if base else None,
-            "abandon_rate": (abandoned - short) / base if base else None,
+            "abandon_rate": (abandoned - short) / (offered - short) if offered - short else None,
             "asa_seconds": sum(waits) / n_ans if n_ans else None,
             "wait_p90_seconds": percentile(waits, 0.9) if n_ans else None,
             "aht_seconds": sum(handles) / n_ans if n_ans else None,

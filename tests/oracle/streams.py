@@ -30,10 +30,16 @@ def registry_targets(path: Path | None = None) -> tuple[dict[str, Targets], Targ
     """Targets per touchpoint read straight from the registry TOML (not through touchpulse)."""
     path = path or Path(__file__).resolve().parents[2] / "touchpulse" / "data" / "touchpoints.toml"
     doc = tomllib.loads(path.read_text())
-    names = ("sla_answer_seconds", "short_abandon_seconds", "review_reply_hours")
+    names = ("sla_answer_seconds", "short_abandon_seconds", "review_reply_hours", "repeat_window_hours",
+             "callback_minutes", "service_level_base")
     contract = Targets()
-    defaults = Targets(**{n: float(doc.get("defaults", {}).get(n, getattr(contract, n))) for n in names})
-    per = {slug: Targets(**{n: float(entry.get(n, getattr(defaults, n))) for n in names})
+
+    def value(entry: dict, name: str, fallback: Targets):
+        v = entry.get(name, getattr(fallback, name))
+        return v if name == "service_level_base" else float(v)
+
+    defaults = Targets(**{n: value(doc.get("defaults", {}), n, contract) for n in names})
+    per = {slug: Targets(**{n: value(entry, n, defaults) for n in names})
            for slug, entry in doc.get("touchpoints", {}).items()}
     return per, defaults
 

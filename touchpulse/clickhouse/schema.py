@@ -136,7 +136,10 @@ def schema_statements(opts: SchemaOptions, registry: Registry) -> list[str]:
     sla_answer_seconds Float64,
     short_abandon_seconds Float64,
     review_reply_hours Float64,
-    followup_hours Float64""", None, order_by="touchpoint", partition_by=None, replacing=False)
+    followup_hours Float64,
+    repeat_window_hours Float64,
+    callback_minutes Float64,
+    service_level_base LowCardinality(String)""", None, order_by="touchpoint", partition_by=None, replacing=False)
     stmts += state_statements(db, on) + sums_statements(db, on, replicated=bool(opts.cluster))
     # The customer notices a worker applied, by batch (what recovery reads back); kept a month.
     stmts += _table(opts, "customer_notices", raw_columns("customer_notices"), "customer_id",
@@ -177,7 +180,8 @@ def _table(opts: SchemaOptions, name: str, columns: str, shard_key: str | None, 
 
 def targets_rows(registry: Registry) -> list[list]:
     return [[tp.slug, tp.name, tp.channel, tp.targets.sla_answer_seconds, tp.targets.short_abandon_seconds,
-             tp.targets.review_reply_hours, tp.targets.followup_hours] for tp in registry.touchpoints.values()]
+             tp.targets.review_reply_hours, tp.targets.followup_hours, tp.targets.repeat_window_hours,
+             tp.targets.callback_minutes, tp.targets.service_level_base] for tp in registry.touchpoints.values()]
 
 
 def view_statements(opts: SchemaOptions, registry: Registry) -> list[str]:

@@ -15,12 +15,14 @@ from touchpulse.derived.rebuild import rebuild
 log = logging.getLogger(__name__)
 
 TARGET_COLUMNS = ["touchpoint", "name", "channel", "sla_answer_seconds", "short_abandon_seconds",
-                  "review_reply_hours", "followup_hours"]
+                  "review_reply_hours", "followup_hours", "repeat_window_hours", "callback_minutes",
+                  "service_level_base"]
 RAW_TABLES = ("calls", "purchases", "reviews", "surveys", "dead_letters", "followups")
 # Derived tables of schema version 2 (refreshed tables and their bookkeeping), dropped on upgrade.
 V2_TABLES = ("calls_current", "purchases_current", "reviews_current", "surveys_current", "followups_current",
              "survey_days", "call_days", "call_hours", "refresh_queue", "refresh_done", "refresh_batches",
-             "refresh_keys", "purchases_daily_snapshot", "loyalty_monthly_snapshot")
+             "refresh_keys", "purchases_daily_snapshot", "loyalty_monthly_snapshot",
+             "touchpoint_targets")  # recreated with the targets of version 3 and loaded again
 
 
 @dataclass(frozen=True)

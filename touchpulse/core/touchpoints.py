@@ -13,9 +13,14 @@ from pathlib import Path
 
 from touchpulse.core.events import SLUG
 
-TARGET_FIELDS = ("sla_answer_seconds", "short_abandon_seconds", "review_reply_hours", "followup_hours")
+TARGET_FIELDS = ("sla_answer_seconds", "short_abandon_seconds", "review_reply_hours", "followup_hours",
+                 "repeat_window_hours", "callback_minutes")
 CONTRACT_DEFAULTS = {"sla_answer_seconds": 20.0, "short_abandon_seconds": 5.0,
-                     "review_reply_hours": 24.0, "followup_hours": 48.0}
+                     "review_reply_hours": 24.0, "followup_hours": 48.0,
+                     "repeat_window_hours": 72.0, "callback_minutes": 60.0}
+# What service level divides by (docs/metrics.md, calls_daily).
+SERVICE_LEVEL_BASES = ("offered_less_short", "offered", "answered")
+DEFAULT_SERVICE_LEVEL_BASE = "offered_less_short"
 MAX_TARGET = 1_000_000
 
 
@@ -29,6 +34,9 @@ class Targets:
     short_abandon_seconds: float
     review_reply_hours: float
     followup_hours: float
+    repeat_window_hours: float = CONTRACT_DEFAULTS["repeat_window_hours"]
+    callback_minutes: float = CONTRACT_DEFAULTS["callback_minutes"]
+    service_level_base: str = DEFAULT_SERVICE_LEVEL_BASE
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,8 @@ def parse_registry(doc: dict, origin: str = "registry") -> Registry:
     for section in ("defaults", "touchpoints"):
         if not isinstance(doc.get(section, {}), dict):
             raise RegistryError(f"{origin} [{section}]: must be a table")
-    defaults = Targets(**_targets(doc.get("defaults", {}), CONTRACT_DEFAULTS, f"{origin} [defaults]"))
+    contract = {**CONTRACT_DEFAULTS, "service_level_base": DEFAULT_SERVICE_LEVEL_BASE}
+    defaults = Targets(**_targets(doc.get("defaults", {}), contract, f"{origin} [defaults]"))
     touchpoints = {}
     for slug, entry in (doc.get("touchpoints") or {}).items():
         where = f"{origin} [touchpoints.{slug}]"
@@ -85,8 +94,13 @@ def parse_registry(doc: dict, origin: str = "registry") -> Registry:
     return Registry(defaults, touchpoints)
 
 
-def _targets(entry: dict, fallback: dict, where: str) -> dict[str, float]:
-    out = {}
+def _targets(entry: dict, fallback: dict, where: str) -> dict:
+    out: dict = {}
+    base = entry.get("service_level_base", fallback["service_level_base"])
+    if base not in SERVICE_LEVEL_BASES:
+        raise RegistryError(f"{where}: service_level_base must be one of {', '.join(SERVICE_LEVEL_BASES)}, "
+                            f"got {base!r}")
+    out["service_level_base"] = base
     for name in TARGET_FIELDS:
         value = entry.get(name, fallback[name])
         # TOML allows nan/inf; the cap keeps "occurred_at + followup_hours" from overflowing.

@@ -10,6 +10,7 @@ deltas are written: `touchpulse up` rebuilds the sums after a change of time zon
 
 from __future__ import annotations
 
+from touchpulse.clickhouse.quoting import literal
 from touchpulse.core.metrics import nps_moe_sql, nps_sql, ratio_sql, weighted_quantile_sql
 from touchpulse.core.touchpoints import Targets
 from touchpulse.derived.spec import FACT_TABLE, fact_names, key, version_columns, version_names
@@ -41,6 +42,11 @@ def targets_join(db: str, alias: str, names: list[str]) -> str:
 def target(alias: str, name: str, default: float) -> str:
     """The touchpoint's target, or the registry default for a touchpoint it does not list."""
     return f"if(ifNull({alias}.known, 0) = 1, ifNull({alias}.{name}, {float(default)!r}), {float(default)!r})"
+
+
+def target_text(alias: str, name: str, default: str) -> str:
+    """A text target (service_level_base), or the registry default."""
+    return f"if(ifNull({alias}.known, 0) = 1, {alias}.{name}, {literal(default)})"
 
 
 def _change_columns() -> str:
@@ -118,7 +124,8 @@ SELECT day, touchpoint, offered, answered,
     offered - answered AS abandoned,
     short_abandoned,
     answered_in_sla,
-    {ratio_sql('answered_in_sla', '(offered - short_abandoned)')} AS service_level,
+    {ratio_sql('answered_in_sla', "multiIf(base = 'offered', offered, base = 'answered', answered, offered - short_abandoned)")}
+        AS service_level,
     {ratio_sql('(abandoned - short_abandoned)', '(offered - short_abandoned)')} AS abandon_rate,
     {ratio_sql('wait_us_sum', 'answered')} / 1e6 AS asa_seconds,
     if(answered = 0, NULL, {weighted_quantile_sql('waits', 0.9)} / 1e6) AS wait_p90_seconds,
@@ -129,7 +136,8 @@ FROM (
         sum(x.wait_us_sum) AS wait_us_sum, sum(x.handle_sum) AS handle_sum,
         toUInt64(sumIf(x.n, x.kind = 'abandon' AND x.value_us < {short_us})) AS short_abandoned,
         toUInt64(sumIf(x.n, x.kind = 'wait' AND x.value_us <= {sla_us})) AS answered_in_sla,
-        sumMapIf([x.value_us], [x.n], x.kind = 'wait') AS waits
+        sumMapIf([x.value_us], [x.n], x.kind = 'wait') AS waits,
+        any({target_text('t', 'service_level_base', d.service_level_base)}) AS base
     FROM (
         SELECT day, touchpoint, offered, answered, wait_us_sum, handle_sum, '' AS kind, toInt64(0) AS value_us,
             toInt64(0) AS n
@@ -137,7 +145,7 @@ FROM (
         UNION ALL
         SELECT day, touchpoint, 0, 0, 0, toDecimal128(0, 9), kind, value_us, n FROM {summed(db, 'call_wait')}
     ) AS x
-    {targets_join(db, 't', ['sla_answer_seconds', 'short_abandon_seconds'])}x.touchpoint
+    {targets_join(db, 't', ['sla_answer_seconds', 'short_abandon_seconds', 'service_level_base'])}x.touchpoint
     GROUP BY day, touchpoint
     HAVING offered > 0
 )"""
