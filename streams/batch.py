@@ -57,11 +57,15 @@ class Followup:
         return self.body["event_id"]
 
 
+NOTICE_KINDS = {"order": "purchase", "call": "call"}  # what a notice names -> the entity's event type
+
+
 @dataclass(slots=True)
 class Notice:
-    """From the internal customers topic: re-read this order for this customer."""
+    """From the internal customers topic: re-read this order (or call) for this customer."""
     customer_id: str
-    order_id: str
+    kind: str  # "order" or "call"
+    entity_id: str
     message: Message
 
 
@@ -109,8 +113,8 @@ def process_batch(messages: Iterable[Message], topic_types: dict[str, str], regi
     return out
 
 
-def notice_value(customer_id: str, order_id: str) -> bytes:
-    return orjson.dumps({"customer_id": customer_id, "order_id": order_id})
+def notice_value(customer_id: str, kind: str, entity_id: str) -> bytes:
+    return orjson.dumps({"customer_id": customer_id, "kind": kind, "id": entity_id})
 
 
 def parse_notice(msg: Message) -> Notice | str:
@@ -118,9 +122,11 @@ def parse_notice(msg: Message) -> Notice | str:
     producer gets there)."""
     try:
         doc = orjson.loads(msg.value or b"")
-        customer, order = doc["customer_id"], doc["order_id"]
+        customer, kind, entity = doc["customer_id"], doc["kind"], doc["id"]
     except (orjson.JSONDecodeError, KeyError, TypeError):
-        return "not a customer notice: expected {\"customer_id\": ..., \"order_id\": ...}"
-    if not (isinstance(customer, str) and isinstance(order, str) and customer and order):
-        return "not a customer notice: customer_id and order_id must be non-empty strings"
-    return Notice(customer, order, msg)
+        return "not a customer notice: expected {\"customer_id\": ..., \"kind\": ..., \"id\": ...}"
+    if not (isinstance(customer, str) and isinstance(entity, str) and customer and entity):
+        return "not a customer notice: customer_id and id must be non-empty strings"
+    if kind not in NOTICE_KINDS:
+        return f"not a customer notice: kind must be one of {', '.join(NOTICE_KINDS)}"
+    return Notice(customer, kind, entity, msg)

@@ -233,11 +233,11 @@ class BatchSink:
         if applied is not None and applied.notices:
             await self._notify(applied.notices)
 
-    async def _notify(self, notices: list[tuple[str, str]]) -> None:
+    async def _notify(self, notices: list[tuple[str, str, str]]) -> None:
         """Hand customer notices to the worker that owns each customer (the customers topic, keyed
         by customer id), then clear them from the outbox; a crash in between publishes them again."""
-        acks = [await self.publish(self.customers_topic, customer.encode(), notice_value(customer, order), [])
-                for customer, order in notices]
+        acks = [await self.publish(self.customers_topic, customer.encode(), notice_value(customer, kind, entity), [])
+                for customer, kind, entity in notices]
         await asyncio.gather(*acks)
         await self.sink.call("clear published notices", lambda w: w.published(notices))
 

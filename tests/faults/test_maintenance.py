@@ -27,7 +27,7 @@ from touchpulse.clickhouse.writer import FactWriter, LocalNotices
 from touchpulse.core.touchpoints import load_registry
 from touchpulse.derived.rebuild import reconcile
 from touchpulse.settings import load_settings
-from touchpulse.streams.batch import Message, process_batch
+from touchpulse.streams.batch import Message, notice_value, process_batch
 
 TOPIC_TYPES = {f"touchpulse.{t}": e for e, t in
                {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys"}.items()}
@@ -306,7 +306,7 @@ def test_two_workers_touching_one_customer_at_the_same_moment_stay_exact(chdb_cl
         t = f"touchpulse.{topic}"
         batches[p].append(Message(t, p, offsets.setdefault((t, p), 0), key, value, clock))
         offsets[(t, p)] += 1
-    notices: dict[int, list[tuple[str, str]]] = {0: [], 1: []}
+    notices: dict[int, list[tuple[str, str, str]]] = {0: [], 1: []}
     lock = threading.Lock()
     clients = {0: chdb_client, 1: clickhouse_connect.get_client(dsn=f"chdb://{chdb_path}")}
     errors = []
@@ -320,8 +320,8 @@ def test_two_workers_touching_one_customer_at_the_same_moment_stay_exact(chdb_cl
                 applied = writer.write(process_batch(part, TOPIC_TYPES, REGISTRY, followup_below=8,
                                                      now=part[-1].timestamp))
                 with lock:  # the customers topic, partitioned by customer
-                    for customer, order in applied.notices:
-                        notices[zlib.crc32(customer.encode()) % 2].append((customer, order))
+                    for notice in applied.notices:
+                        notices[zlib.crc32(notice[0].encode()) % 2].append(notice)
                 writer.published(applied.notices)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -329,8 +329,8 @@ def test_two_workers_touching_one_customer_at_the_same_moment_stay_exact(chdb_cl
     def own_customers(p: int) -> None:
         try:
             writer = FactWriter(clients[p], db, worker=f"w{p}")
-            mine = [Message("touchpulse.customers", p, k, c.encode(), orjson.dumps({"customer_id": c, "order_id": o}),
-                            clock) for k, (c, o) in enumerate(notices[p])]
+            mine = [Message("touchpulse.customers", p, k, c.encode(), notice_value(c, kind, e), clock)
+                    for k, (c, kind, e) in enumerate(notices[p])]
             for k in range(0, len(mine), 10):
                 writer.write(process_batch(mine[k:k + 10], TOPIC_TYPES, REGISTRY, followup_below=8,
                                            notices_topic="touchpulse.customers"))
@@ -344,7 +344,7 @@ def test_two_workers_touching_one_customer_at_the_same_moment_stay_exact(chdb_cl
         for t in threads:
             t.join(300)
         assert not errors, errors
-    assert {c for c, _ in notices[0]} & {c for c, _ in notices[1]} == set(), "a customer has one owner"
+    assert {n[0] for n in notices[0]} & {n[0] for n in notices[1]} == set(), "a customer has one owner"
     got = views(chdb_client, db)
     want = compute([(t[:-1], v) for t, v, _ in records], TZ, TARGETS, DEFAULTS)
     problems = [p for view in ("purchases_daily", "loyalty_monthly") for p in mismatches(view, got[view], want[view])]

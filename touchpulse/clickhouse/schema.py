@@ -70,7 +70,8 @@ _FACT_COLUMNS = {
 }
 _NOTICE = """
     customer_id String,
-    order_id String,"""
+    kind LowCardinality(String),
+    entity_id String,"""
 _DEAD_LETTER = """
     type LowCardinality(String),
     reason String,

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 POSITION_COLUMNS = ("src_topic", "src_partition", "src_offset", "src_timestamp")
 DEAD_LETTER_COLUMNS = ("type", "reason", "field", "message_key", "raw")
+NOTICE_COLUMNS = ("customer_id", "kind", "entity_id")
 FOLLOWUP_COLUMNS = ("followup_id", "event_id", "response_id", "customer_id", "touchpoint", "brand", "kind",
                     "score", "comment", "occurred_at", "due_at", "created_at")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -52,7 +53,7 @@ class FactWriter:
             self._context(stages[etype], COMMON_COLUMNS + TYPE_COLUMNS[etype] + POSITION_COLUMNS + ("batch_id",))
         self._context("followups", FOLLOWUP_COLUMNS + POSITION_COLUMNS)
         self._context(stages["dead_letters"], DEAD_LETTER_COLUMNS + POSITION_COLUMNS + ("batch_id",))
-        self._context(stages["notices"], ("customer_id", "order_id") + POSITION_COLUMNS + ("batch_id",))
+        self._context(stages["notices"], NOTICE_COLUMNS + POSITION_COLUMNS + ("batch_id",))
 
     def recover(self, everyone: bool = False) -> int:
         """Complete batches a crash left half applied (before this worker's first batch)."""
@@ -88,12 +89,12 @@ class FactWriter:
             self._insert(stages["dead_letters"], DEAD_LETTER_COLUMNS + POSITION_COLUMNS + ("batch_id",), columns)
         if outcome.notices:
             n = outcome.notices
-            columns = [[x.customer_id for x in n], [x.order_id for x in n]]
+            columns = [[x.customer_id for x in n], [x.kind for x in n], [x.entity_id for x in n]]
             columns += _positions(x.message for x in n)
             columns.append([batch_id] * len(n))
-            self._insert(stages["notices"], ("customer_id", "order_id") + POSITION_COLUMNS + ("batch_id",), columns)
+            self._insert(stages["notices"], NOTICE_COLUMNS + POSITION_COLUMNS + ("batch_id",), columns)
 
-    def published(self, notices: list[tuple[str, str]]) -> None:
+    def published(self, notices: list[tuple[str, str, str]]) -> None:
         """Notices the broker has acknowledged leave the outbox."""
         self.maintainer.published(notices)
 
@@ -150,8 +151,9 @@ class LocalNotices:
                 self.offset = self.writer.maintainer.next_offsets({(self.TOPIC, 0)})[(self.TOPIC, 0)]
             now = datetime.now(timezone.utc)
             notices = []
-            for customer, order in pending:
-                notices.append(Notice(customer, order, Message(self.TOPIC, 0, self.offset, customer.encode(), b"", now)))
+            for customer, kind, entity in pending:
+                notices.append(Notice(customer, kind, entity,
+                                      Message(self.TOPIC, 0, self.offset, customer.encode(), b"", now)))
                 self.offset += 1
             self.writer.published(pending)
             self.writer.write(BatchOutcome(notices=notices))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from touchpulse.clickhouse.quoting import literal
 from touchpulse.derived.spec import FACT_TABLE, fact_names, key, version_columns, version_names
-from touchpulse.derived.sums import ORDER
+from touchpulse.derived.sums import CALL, ORDER
 
 _POS = ("src_timestamp", "src_topic", "src_partition", "src_offset")
 JOINS = "SETTINGS join_algorithm = 'direct,parallel_hash,hash', join_use_nulls = 0"
@@ -122,41 +122,57 @@ def _recompute(db: str, etype: str, claims: str, dirty_keys: str) -> str:
             GROUP BY key"""
 
 
-def notices_insert(db: str, changes: str, outbox: str, batch_id: str) -> str:
-    """The customers a batch's order changes concern (the old version's and the new one's), as
-    notices for the worker that owns each customer (maintenance.py): into the outbox, keyed so
-    that writing them again changes nothing."""
+def notices_insert(db: str, changes: str, kind: str, outbox: str, batch_id: str) -> str:
+    """The customers a batch's order (or call) changes concern (the old version's and the new
+    one's), as notices for the worker that owns each customer (maintenance.py): into the outbox,
+    keyed so that writing them again changes nothing."""
+    k = literal(kind)
     return f"""
-INSERT INTO {db}.{outbox} (k, customer_id, order_id, batch_id)
-SELECT concat(customer_id, '|', order_id), customer_id, order_id, {literal(batch_id)}
+INSERT INTO {db}.{outbox} (k, customer_id, kind, entity_id, batch_id)
+SELECT concat(customer_id, '|', {k}, '|', entity_id), customer_id, {k}, entity_id, {literal(batch_id)}
 FROM (
-    SELECT old_customer_id AS customer_id, key AS order_id FROM {db}.{changes} WHERE old_customer_id != ''
+    SELECT old_customer_id AS customer_id, key AS entity_id FROM {db}.{changes} WHERE old_customer_id != ''
     UNION DISTINCT
     SELECT new_customer_id, key FROM {db}.{changes} WHERE new_customer_id != ''
 )"""
 
 
 def customer_changes_insert(db: str, notices: str, out: str) -> str:
-    """Customers whose list of completed orders changes, from notices naming (customer, order):
-    each named order is read as it stands now in the orders' state and belongs to the customer's
-    list if its winner is completed and names the customer. Reading the present, not a message's
-    content, makes a notice applied twice, late or out of order change nothing more."""
-    entry = f"CAST(tuple(toUnixTimestamp64Micro(o.occurred_at), o.order_id, o.touchpoint, o.currency, o.amount) AS {ORDER})"
-    new_orders = ("arraySort(x -> (x.t, x.order_id), arrayConcat(arrayFilter(x -> NOT has(c.touched, x.order_id), "
-                  "s.orders), c.added))")
+    """Customers whose list of completed orders or of calls changes, from notices naming
+    (customer, kind, id): each named order or call is read as it stands now in its state and
+    belongs to the customer's list if its winner names the customer (and, for an order, is
+    completed). Reading the present, not a message's content, makes a notice applied twice, late
+    or out of order change nothing more."""
+    order = (f"CAST(tuple(toUnixTimestamp64Micro(o.occurred_at), o.order_id, o.touchpoint, o.currency, o.amount) "
+             f"AS {ORDER})")
+    call = (f"CAST(tuple(k.call_id, toUnixTimestamp64Micro(k.queued_at), toUnixTimestamp64Micro(k.ended_at), "
+            f"toUInt8(k.answered_at IS NOT NULL), toUInt8(k.direction = 'inbound'), k.touchpoint, k.agent_id) AS {CALL})")
+    new_orders = _merged("(x.t, x.order_id)", "orders", "order_id")
+    new_calls = _merged("(x.queued, x.call_id)", "calls", "call_id")
     return f"""
-INSERT INTO {db}.{out} (key, old_orders, new_orders)
-SELECT c.customer_id, s.orders, {new_orders} AS new_orders
+INSERT INTO {db}.{out} (key, old_orders, new_orders, old_calls, new_calls)
+SELECT c.customer_id, s.orders, {new_orders} AS new_orders, s.calls, {new_calls} AS new_calls
 FROM (
-    SELECT n.customer_id AS customer_id, groupUniqArray(n.order_id) AS touched,
-        groupArrayIf({entry}, o.found = 1 AND o.status = 'completed' AND o.customer_id = n.customer_id) AS added
-    FROM (SELECT DISTINCT customer_id, order_id FROM {db}.{notices}) AS n
-    LEFT JOIN {db}.{state_table('purchase')} AS o ON o.order_id = n.order_id
+    SELECT n.customer_id AS customer_id,
+        groupUniqArrayIf(n.entity_id, n.kind = 'order') AS touched_orders,
+        groupArrayIf({order}, n.kind = 'order' AND o.found = 1 AND o.status = 'completed'
+                              AND o.customer_id = n.customer_id) AS added_orders,
+        groupUniqArrayIf(n.entity_id, n.kind = 'call') AS touched_calls,
+        groupArrayIf({call}, n.kind = 'call' AND k.found = 1 AND k.customer_id = n.customer_id) AS added_calls
+    FROM (SELECT DISTINCT customer_id, kind, entity_id FROM {db}.{notices}) AS n
+    LEFT JOIN {db}.{state_table('purchase')} AS o ON o.order_id = n.entity_id
+    LEFT JOIN {db}.{state_table('call')} AS k ON k.call_id = n.entity_id
     GROUP BY customer_id
 ) AS c
 LEFT JOIN {db}.customers_state AS s ON s.customer_id = c.customer_id
-WHERE new_orders != s.orders
+WHERE new_orders != s.orders OR new_calls != s.calls
 {JOINS}"""
+
+
+def _merged(sort: str, name: str, ident: str) -> str:
+    """A customer's list with the touched entries replaced by what they are now, in order."""
+    return (f"arraySort(x -> {sort}, arrayConcat(arrayFilter(x -> NOT has(c.touched_{name}, x.{ident}), s.{name}), "
+            f"c.added_{name}))")
 
 
 def state_table(etype: str) -> str:

@@ -20,7 +20,8 @@ counts a batch twice.
 
 One writer per key: each worker applies the batches of the partitions it owns, one after
 another. An order's batch cannot update its customer's list of orders (repeat customers,
-loyalty) when another worker owns that customer: the batch leaves a notice (customer, order) in
+loyalty, first-contact resolution) when another worker owns that customer: the batch leaves a
+notice (customer, order or call) in
 the outbox, the worker publishes it on the internal customers topic keyed by customer id, and
 the worker that owns the customer's partition of that topic applies it in one of its batches,
 reading the order as it stands then (docs/scaling.md).
@@ -40,7 +41,7 @@ from touchpulse.clickhouse.schema import raw_columns
 from touchpulse.derived.changes import (changes_columns, changes_insert, claims_columns, claims_insert,
                                         customer_changes_insert, notices_insert, seen_key, state_table)
 from touchpulse.derived.spec import FACT_TABLE, key, version_names
-from touchpulse.derived.sums import KEY_COLUMNS, MEASURE_COLUMNS, ORDER, combine, contributions, physical, versions
+from touchpulse.derived.sums import CALL, KEY_COLUMNS, MEASURE_COLUMNS, ORDER, combine, contributions, physical, versions
 
 log = logging.getLogger("touchpulse.derived")
 
@@ -55,7 +56,7 @@ class Applied:
     fresh: int = 0  # messages not applied before
     replayed: int = 0  # messages at offsets already applied, skipped
     changed: dict[str, int] = field(default_factory=dict)  # entities whose winner changed, per type
-    notices: list[tuple[str, str]] = field(default_factory=list)  # (customer, order) to publish
+    notices: list[tuple[str, str, str]] = field(default_factory=list)  # (customer, kind, id) to publish
     seconds: float = 0.0
 
 
@@ -120,7 +121,8 @@ class Maintainer:
         stmts.append(f"CREATE TABLE {q(self.database)}.{self.work('stage_notices')} "
                      f"({raw_columns('customer_notices')}) ENGINE = Memory")
         stmts.append(self._memory("changes_customer", [("key", "String"), ("old_orders", f"Array({ORDER})"),
-                                                       ("new_orders", f"Array({ORDER})")]))
+                                                       ("new_orders", f"Array({ORDER})"),
+                                                       ("old_calls", f"Array({CALL})"), ("new_calls", f"Array({CALL})")]))
         stmts.append(self._memory("deltas", [(c, t) for c, t in KEY_COLUMNS] + [(c, t) for c, _, t in MEASURE_COLUMNS]))
         for s in stmts:
             self.client.command(s)
@@ -226,8 +228,9 @@ class Maintainer:
         counts = " UNION ALL ".join(f"SELECT {literal(etype)}, count() FROM {db}.{self.work('changes_' + etype)}"
                                     for etype in present)
         changed = {etype: int(n) for etype, n in c.query(counts).result_rows} if present else {}
-        if changed.get("purchase"):  # before anything moves: the notices are computed again if need be
-            c.command(notices_insert(db, self.work("changes_purchase"), "outbox", batch_id))
+        for etype, kind in (("purchase", "order"), ("call", "call")):  # computed again if need be: nothing moved
+            if changed.get(etype):
+                c.command(notices_insert(db, self.work(f"changes_{etype}"), kind, "outbox", batch_id))
         if notices:
             c.command(customer_changes_insert(db, self.work("stage_notices"), self.work("changes_customer")))
         # Step 4: every delta of the batch in one insert (one part), deduplicated by the batch's token.
@@ -238,15 +241,15 @@ class Maintainer:
                 rows_of = versions(f"{db}.{self.work('changes_' + etype)}", version_names(etype))
                 c.command(f"INSERT INTO {deltas} {contributions(etype, rows_of, tz)}")
         if notices:
-            rows_of = versions(f"{db}.{self.work('changes_customer')}", ["orders"])
+            rows_of = versions(f"{db}.{self.work('changes_customer')}", ["orders", "calls"])
             c.command(f"INSERT INTO {deltas} {contributions('customer', rows_of, tz)}")
         if present or dead:
             c.command(f"INSERT INTO {deltas} {self._ingest_select(present, dead)}")
         c.command(combine(db, "sums", deltas) + _token(batch_id, "sums"))
         # Step 5: state, in this order (see the module docstring).
         if notices:
-            c.command(f"INSERT INTO {db}.customers_state (customer_id, orders) "
-                      f"SELECT key, new_orders FROM {db}.{self.work('changes_customer')}")
+            c.command(f"INSERT INTO {db}.customers_state (customer_id, orders, calls) "
+                      f"SELECT key, new_orders, new_calls FROM {db}.{self.work('changes_customer')}")
         for etype in present:
             if changed[etype]:
                 k = key(etype)
@@ -364,17 +367,17 @@ SETTINGS join_algorithm = 'direct', join_use_nulls = 0""")
             done += 1
         return done
 
-    def outbox(self, batch_id: str | None = None) -> list[tuple[str, str]]:
-        """Notices (customer, order) not yet published: of one batch, or all of them (after a crash
-        they are published again: a notice applied twice changes nothing)."""
+    def outbox(self, batch_id: str | None = None) -> list[tuple[str, str, str]]:
+        """Notices (customer, kind, id) not yet published: of one batch, or all of them (after a
+        crash they are published again: a notice applied twice changes nothing)."""
         where = f" WHERE batch_id = {literal(batch_id)}" if batch_id else ""
-        return [(c, o) for c, o in self.client.query(
-            f"SELECT customer_id, order_id FROM {q(self.database)}.outbox{where}").result_rows]
+        return [tuple(r) for r in self.client.query(
+            f"SELECT customer_id, kind, entity_id FROM {q(self.database)}.outbox{where}").result_rows]
 
-    def published(self, notices: list[tuple[str, str]]) -> None:
+    def published(self, notices: list[tuple[str, str, str]]) -> None:
         if notices:
             self.client.command(f"DELETE FROM {q(self.database)}.outbox WHERE k IN {{keys:Array(String)}}",
-                                parameters={"keys": [f"{c}|{o}" for c, o in notices]})
+                                parameters={"keys": ["|".join(n) for n in notices]})
 
     def _restage(self, table: str, stage: str, batch_id: str) -> int:
         self.client.command(f"INSERT INTO {q(self.database)}.{stage} SELECT * FROM {q(self.database)}.{table} "

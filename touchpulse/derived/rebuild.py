@@ -16,7 +16,7 @@ from typing import Callable
 from touchpulse.clickhouse.quoting import literal, q
 from touchpulse.derived.spec import FACT_TABLE, fact_names, key, version_columns, version_names
 from touchpulse.derived.changes import seen_key, state_table, version_type
-from touchpulse.derived.sums import DEFAULTS, KEY_COLUMNS, MEASURE_COLUMNS, ORDER, combine, contributions, physical
+from touchpulse.derived.sums import CALL, DEFAULTS, KEY_COLUMNS, MEASURE_COLUMNS, ORDER, combine, contributions, physical
 from touchpulse.derived.tables import DERIVED_TABLES
 
 log = logging.getLogger("touchpulse.derived")
@@ -77,25 +77,36 @@ FROM (SELECT {k}, argMax(CAST(tuple(toUInt8(1), {', '.join(names)}) AS {vtype}),
         say(f"{table}: daily sums")
         add(etype, f"{db}.{winners}")
         out.entities[etype] = _count(client, f"SELECT count() FROM {db}.{winners}")
-        if etype == "purchase":
-            say("customers: completed orders per customer, repeat customers and loyalty")
-            customers = "_rebuild_customers"
-            client.command(f"DROP TABLE IF EXISTS {db}.{customers}")
-            client.command(f"CREATE TABLE {db}.{customers} (customer_id String, orders Array({ORDER})) "
-                           "ENGINE = MergeTree ORDER BY customer_id")
-            client.command(f"""
-INSERT INTO {db}.{customers}
-SELECT customer_id, arraySort(x -> (x.t, x.order_id), groupArray(CAST(tuple(toUnixTimestamp64Micro(occurred_at), key,
-    touchpoint, currency, amount) AS {ORDER})))
-FROM {db}.{winners} WHERE status = 'completed' AND customer_id != '' GROUP BY customer_id""", settings=BIG_QUERY)
-            client.command(f"INSERT INTO {db}.{q(into('customers_state'))} SELECT customer_id, orders "
-                           f"FROM {db}.{customers}")
-            add("customer", f"{db}.{customers}")
-            out.customers = _count(client, f"SELECT count() FROM {db}.{customers}")
-            client.command(f"DROP TABLE {db}.{customers}")
-        client.command(f"DROP TABLE {db}.{winners}")
+        if etype not in ("purchase", "call"):  # kept for the customers' lists below
+            client.command(f"DROP TABLE {db}.{winners}")
         _ingest(client, db, tz, etype, table, first, into)
         client.command(f"DROP TABLE {db}.{first}")
+    say("customers: their completed orders and their calls (repeat customers, loyalty, first-contact resolution)")
+    customers = "_rebuild_customers"
+    client.command(f"DROP TABLE IF EXISTS {db}.{customers}")
+    client.command(f"CREATE TABLE {db}.{customers} (key String, orders Array({ORDER}), calls Array({CALL})) "
+                   "ENGINE = MergeTree ORDER BY key")
+    order = f"CAST(tuple(toUnixTimestamp64Micro(occurred_at), key, touchpoint, currency, amount) AS {ORDER})"
+    call = (f"CAST(tuple(key, toUnixTimestamp64Micro(queued_at), toUnixTimestamp64Micro(ended_at), "
+            f"toUInt8(answered_at IS NOT NULL), toUInt8(direction = 'inbound'), touchpoint, agent_id) AS {CALL})")
+    client.command(f"""
+INSERT INTO {db}.{customers}
+SELECT customer_id, arraySort(x -> (x.t, x.order_id), groupArrayIf(o, is_order = 1)),
+    arraySort(x -> (x.queued, x.call_id), groupArrayIf(c, is_order = 0))
+FROM (
+    SELECT customer_id, toUInt8(1) AS is_order, {order} AS o, CAST(tuple('', 0, 0, 0, 0, '', '') AS {CALL}) AS c
+    FROM {db}._rebuild_winners_purchase WHERE status = 'completed' AND customer_id != ''
+    UNION ALL
+    SELECT customer_id, toUInt8(0), CAST(tuple(0, '', '', '', 0) AS {ORDER}), {call}
+    FROM {db}._rebuild_winners_call WHERE customer_id != ''
+)
+GROUP BY customer_id""", settings=BIG_QUERY)
+    client.command(f"INSERT INTO {db}.{q(into('customers_state'))} (customer_id, orders, calls) "
+                   f"SELECT key, orders, calls FROM {db}.{customers}")
+    add("customer", f"{db}.{customers}")
+    out.customers = _count(client, f"SELECT count() FROM {db}.{customers}")
+    for name in (customers, "_rebuild_winners_purchase", "_rebuild_winners_call"):
+        client.command(f"DROP TABLE {db}.{name}")
     say("dead letters and positions")
     _ingest(client, db, tz, "dead_letters", "dead_letters", None, into)
     out.seconds = time.perf_counter() - started

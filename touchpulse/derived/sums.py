@@ -27,14 +27,14 @@ DEDUP_WINDOW = 10_000
 # The physical columns: keys, then measures with how rows of one key combine. Plain constants:
 # every name here may go into SQL text as it is.
 KEY_COLUMNS = [("metric", LC), ("day", "Date32"), ("touchpoint", LC), ("d1", LC), ("d2", LC), ("hour", "UInt8"),
-               ("value", "Int64"), ("entity", "String"), ("wid", "UInt64"), ("at", DT)]
+               ("value", "Int64"), ("value2", "Int64"), ("entity", "String"), ("wid", "UInt64"), ("at", DT)]
 MEASURE_COLUMNS = [("c1", "sum", "Int64"), ("c2", "sum", "Int64"), ("c3", "sum", "Int64"), ("c4", "sum", "Int64"),
                    ("c5", "sum", "Int64"), ("big", "sum", "Int128"), ("dec6", "sum", "Decimal(38, 6)"),
                    ("dec9", "sum", "Decimal(38, 9)"), ("dec12", "sum", "Decimal(76, 12)"),
                    ("last_ingested", "max", "DateTime64(3, 'UTC')"), ("last_occurred", "max", DT),
                    ("rating", "any", "UInt8"), ("text", "any", "String")]
 DEFAULTS = {"day": "toDate32('1970-01-01')", "touchpoint": "''", "d1": "''", "d2": "''", "hour": "toUInt8(0)",
-            "value": "toInt64(0)", "entity": "''", "wid": "toUInt64(0)", "at": "toDateTime64(0, 6, 'UTC')",
+            "value": "toInt64(0)", "value2": "toInt64(0)", "entity": "''", "wid": "toUInt64(0)", "at": "toDateTime64(0, 6, 'UTC')",
             "big": "toInt128(0)", "dec6": "toDecimal128(0, 6)", "dec9": "toDecimal128(0, 9)",
             "dec12": "toDecimal256(0, 12)", "last_ingested": "toDateTime64(0, 3, 'UTC')",
             "last_occurred": "toDateTime64(0, 6, 'UTC')", "rating": "toUInt8(0)", "text": "''",
@@ -49,6 +49,12 @@ METRICS = {
     "call": {"day": "day", "hour": "hour", "touchpoint": "touchpoint",
              "offered": "c1", "answered": "c2", "wait_us_sum": "c3", "handle_sum": "dec9"},
     "call_wait": {"day": "day", "touchpoint": "touchpoint", "kind": "d1", "value_us": "value", "n": "c1"},
+    "agent": {"day": "day", "touchpoint": "touchpoint", "agent": "d1", "answered": "c1", "handle_sum": "dec9"},
+    # Per inbound call of an identified customer: answered (with the gap to the customer's next
+    # inbound call) or missed (with its abandon time, the gap to the first call back, and who and
+    # when, for the duty list); gaps are -1 when there is no such call.
+    "resolution": {"day": "day", "touchpoint": "touchpoint", "kind": "d1", "agent": "d2", "gap_us": "value",
+                   "abandon_us": "value2", "customer_id": "entity", "queued_at": "at", "wid": "wid", "n": "c1"},
     "review": {"day": "day", "touchpoint": "touchpoint", "platform": "d1", "reply_us": "value",
                "reviews": "c1", "rating_sum": "c2", "rating_sq_sum": "c3", "replied": "c4"},
     "review_open": {"day": "day", "posted_at": "at", "touchpoint": "touchpoint", "platform": "d1",
@@ -70,12 +76,14 @@ SOURCES = [
     ("survey", "survey", ("n", "p", "pa", "d")),
     ("call", "call", ("offered", "answered", "wait_us_sum", "handle_sum")),
     ("call_wait", "call", ("n",)),
+    ("agent", "call", ("answered", "handle_sum")),
     ("review", "review", ("reviews", "rating_sum", "rating_sq_sum", "replied")),
     ("review_open", "review", ("n", "rating", "text")),
     ("purchase", "purchase", ("orders", "revenue", "revenue_sq")),
     ("purchase", "customer", ("customers", "repeat_customers")),
     ("loyalty", "customer", ("orders", "revenue", "active_customers", "new_customers", "interval_us", "intervals",
                              "lapse_delta")),
+    ("resolution", "customer", ("n",)),
 ]
 
 
@@ -147,6 +155,36 @@ def winner_id(p: str = "") -> str:
     return f"cityHash64({p}event_id, {p}src_topic, {p}src_partition, {p}src_offset)"
 
 
+def _agents(src: str, p: str, s: str, tz: str) -> str:
+    handle = (f"toDecimal128(ifNull({_micros(p + 'answered_at', p + 'ended_at')}, 0), 6) / 1000000 "
+              f"+ toDecimal128({p}hold_seconds + {p}wrap_seconds, 9)")
+    return (f"SELECT {_day(p + 'queued_at', tz)} AS day, {p}touchpoint AS touchpoint, {p}agent_id AS agent, "
+            f"toInt64({s}) AS answered, {s} * ({handle}) AS handle_sum "
+            f"FROM {src} WHERE {_inbound(p)} AND {p}answered_at IS NOT NULL AND {p}agent_id != ''")
+
+
+def _gap_to_next(p: str, inbound: int) -> str:
+    """Microseconds from the end of call x to the queueing of the customer's first later call in
+    (1) or out (0), or -1."""
+    after = f"arrayFirstIndex(y -> y.inbound = {int(inbound)} AND y.queued > x.ended, {p}calls)"
+    return f"if({after} > 0, {p}calls[{after}].queued - x.ended, -1)"
+
+
+def _resolution(src: str, p: str, s: str, tz: str) -> str:
+    """A customer's inbound calls: an answered one with the gap from its end to the customer's next
+    inbound call (queued strictly after it ended, at any touchpoint, answered or not); a missed
+    one with how long the caller waited and the gap from its end to the first outbound call to
+    the customer after it. Windows and the short-abandon threshold apply at query time."""
+    return (f"SELECT {_day(_at('x.queued'), tz)} AS day, x.touchpoint AS touchpoint, "
+            f"if(x.answered = 1, 'answered', 'missed') AS kind, if(x.answered = 1, x.agent, '') AS agent, "
+            f"if(x.answered = 1, {_gap_to_next(p, 1)}, {_gap_to_next(p, 0)}) AS gap_us, "
+            f"if(x.answered = 1, 0, x.ended - x.queued) AS abandon_us, "
+            f"if(x.answered = 1, '', key) AS customer_id, "
+            f"if(x.answered = 1, toDateTime64(0, 6, 'UTC'), fromUnixTimestamp64Micro(x.queued, 'UTC')) AS queued_at, "
+            f"if(x.answered = 1, toUInt64(0), cityHash64(x.call_id)) AS wid, toInt64({s}) AS n "
+            f"FROM {src} ARRAY JOIN {p}calls AS x WHERE x.inbound = 1")
+
+
 def _purchase_days(src: str, p: str, s: str, tz: str) -> str:
     return (f"SELECT {_day(p + 'occurred_at', tz)} AS day, {p}touchpoint AS touchpoint, {p}currency AS currency, "
             f"toInt64({s}) AS orders, {s} * {p}amount AS revenue, "
@@ -156,6 +194,9 @@ def _purchase_days(src: str, p: str, s: str, tz: str) -> str:
 
 # A customer's completed orders, sorted by time: Array(ORDER), `t` in microseconds since the epoch.
 ORDER = "Tuple(t Int64, order_id String, touchpoint String, currency String, amount Decimal(38, 6))"
+# A customer's calls, inbound and outbound, sorted by queued_at (microseconds since the epoch).
+CALL = ("Tuple(call_id String, queued Int64, ended Int64, answered UInt8, inbound UInt8, touchpoint String, "
+        "agent String)")
 
 
 def _at(t_us: str) -> str:
@@ -230,6 +271,10 @@ def rows(metric: str, source: str, src: str, p: str, s: str, tz: str) -> str:
         return _reviews_open(src, p, s, tz)
     if metric == "loyalty":
         return _loyalty(src, p, s, tz)
+    if metric == "agent":
+        return _agents(src, p, s, tz)
+    if metric == "resolution":
+        return _resolution(src, p, s, tz)
     raise ValueError(f"no contribution rows for {metric} from {source}")
 
 

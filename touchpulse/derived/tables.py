@@ -7,7 +7,7 @@ from __future__ import annotations
 from touchpulse.clickhouse.quoting import literal, q
 from touchpulse.derived.changes import state_table
 from touchpulse.derived.spec import FACT_TABLE, key, version_columns
-from touchpulse.derived.sums import DEDUP_WINDOW, KEY_COLUMNS, MEASURE_COLUMNS, ORDER
+from touchpulse.derived.sums import CALL, DEDUP_WINDOW, KEY_COLUMNS, MEASURE_COLUMNS, ORDER
 
 POSITION_KEY = "concat(src_topic, '#', toString(src_partition))"
 
@@ -27,13 +27,14 @@ def state_statements(db: str, on: str) -> list[str]:
     src_topic String,
     src_partition UInt32,
     src_offset UInt64""", "k"))
-    out.append(_kv(db, on, "customers_state", f"customer_id String,\n    orders Array({ORDER})", "customer_id"))
+    out.append(_kv(db, on, "customers_state", f"customer_id String,\n    orders Array({ORDER}),\n    calls Array({CALL})",
+                   "customer_id"))
     # Per topic partition, the offset after the last one whose batch was applied: a replayed
     # message (after a crash or a rebalance) is recognised before any work is done for it.
     out.append(_kv(db, on, "positions", "k String,\n    next_offset UInt64", "k"))
     # Notices of (customer, order) a batch owes to the customers topic, until they are published.
-    out.append(_kv(db, on, "outbox", "k String,\n    customer_id String,\n    order_id String,\n    batch_id String",
-                   "k"))
+    out.append(_kv(db, on, "outbox", "k String,\n    customer_id String,\n    kind String,\n    entity_id String,\n"
+                                     "    batch_id String", "k"))
     # Batches whose maintenance started and did not finish (maintenance.py recovers them).
     out.append(_kv(db, on, "open_batches", "batch_id String,\n    worker String,\n    opened DateTime64(3, 'UTC'),\n"
                                            "    partitions Array(String)",
