@@ -17,14 +17,10 @@ from __future__ import annotations
 import json
 import pickle
 import re
-from datetime import datetime, timezone
-
 import pytest
 
-from tests.integration.test_views_vs_oracle import read_all
-from tests.oracle.compare import KEYS, mismatches
-from tests.oracle.reference import compute
-from tests.oracle.streams import TOPIC, build_stream, oracle_input, registry_targets
+from tests.oracle.streams import TOPIC, build_stream
+from tests.support.oracle_views import kafka_messages, view_problems
 from touchpulse.clickhouse.schema import FACT_TABLES, SCHEMA_VERSION, raw_columns
 from touchpulse.clickhouse.setup import RAW_TABLES, V2_TABLES
 from touchpulse.clickhouse.writer import DEAD_LETTER_COLUMNS, FOLLOWUP_COLUMNS, POSITION_COLUMNS
@@ -37,7 +33,6 @@ from touchpulse.streams.batch import Message, process_batch
 pytestmark = pytest.mark.integration
 
 TZ = "America/New_York"
-TARGETS, DEFAULTS = registry_targets()
 UNCOMMITTED = {"surveys": 3, "calls": 2}  # per partition: written by the v2 worker, never committed
 
 CREATE_TOPICS = """
@@ -115,25 +110,6 @@ def v2_schema(db: str, tz: str) -> list[str]:
     return out
 
 
-def kafka_messages(p) -> list[Message]:
-    """Every record now on the event topics, as the worker's consumer hands them over."""
-    out = []
-    for name in TOPIC.values():
-        for r in p.consume(name):
-            out.append(Message(r.topic, r.partition, r.offset, r.key, r.value,
-                               datetime.fromtimestamp(r.timestamp / 1000, timezone.utc)))
-    return sorted(out, key=lambda m: (m.timestamp, m.topic, m.partition, m.offset))
-
-
-def arrivals(stream, messages: list[Message], prefix: str) -> list[datetime]:
-    """The Kafka timestamp of each produced record, in production order (copies with identical
-    bytes take their timestamps in order)."""
-    stamps: dict[tuple[str, bytes], list[datetime]] = {}
-    for m in messages:  # sorted by timestamp
-        stamps.setdefault((m.topic, m.value), []).append(m.timestamp)
-    return [stamps[(prefix + topic, value)].pop(0) for topic, value, _ in stream]
-
-
 def v2_facts(p, messages: list[Message]) -> list[tuple[str, tuple, list]]:
     """(table, columns, rows) as a version-2 worker stored these messages: validated, each at its
     Kafka position; dead letters with their reason; follow-ups of low scores."""
@@ -209,14 +185,6 @@ def one_line_error(proc) -> str:
     return errors[0]
 
 
-def assert_views_match(p, stream, arrived) -> None:
-    got = read_all(p)
-    want = compute(oracle_input(stream), TZ, TARGETS, DEFAULTS, arrived_at=arrived)
-    problems = [m for view in KEYS for m in mismatches(view, got[view], want[view])]
-    assert not problems, "\n".join(problems[:30])
-    assert sum(len(want[v]) for v in KEYS) > 100
-
-
 def test_up_upgrades_a_version_2_database_keeping_facts_and_every_view_exact(pipeline):
     p = pipeline
     p.env["TOUCHPULSE_TIMEZONE"] = TZ
@@ -264,7 +232,8 @@ def test_up_upgrades_a_version_2_database_keeping_facts_and_every_view_exact(pip
     assert p.sql(f"SELECT touchpoint FROM {db}.touchpoint_targets WHERE touchpoint = 'retired'") == []
 
     p.run("reconcile")  # exit 0: the rebuilt derived data equals its recomputation
-    assert_views_match(p, old, arrivals(old, messages, p.prefix))
+    problems = view_problems(p, old, TZ)
+    assert not problems, "\n".join(problems[:30])
 
     # A second `up` changes nothing.
     before = snapshot(p, db)
@@ -277,8 +246,8 @@ def test_up_upgrades_a_version_2_database_keeping_facts_and_every_view_exact(pip
     new = build_stream(20240603, TZ, size=200)
     p.produce(new)
     drained = p.drain().stderr.decode()
-    everything = old + new
-    assert_views_match(p, everything, arrivals(everything, kafka_messages(p), p.prefix))
+    problems = view_problems(p, old + new, TZ)
+    assert not problems, "\n".join(problems[:30])
     skipped = sum(int(n) for n in re.findall(r"skipped (\d+) message\(s\) at offsets already applied", drained))
     assert skipped == replayed, f"{replayed} messages re-delivered, {skipped} recognised as applied"
     p.run("reconcile")
