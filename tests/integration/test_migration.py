@@ -151,7 +151,11 @@ def commit(p, offsets: dict[tuple[str, int], int]) -> None:
 
 def positions(p, db: str) -> dict[str, list]:
     """Per raw table, the Kafka positions it holds (as JSON-able lists)."""
-    return {t: p.sql(f"SELECT src_topic, src_partition, src_offset FROM {db}.{t} ORDER BY ALL") for t in RAW_TABLES}
+    union = " UNION ALL ".join(f"SELECT '{t}', src_topic, src_partition, src_offset FROM {db}.{t}" for t in RAW_TABLES)
+    out: dict[str, list] = {t: [] for t in RAW_TABLES}
+    for table, *position in p.sql(f"SELECT * FROM ({union}) ORDER BY ALL"):
+        out[table].append(position)
+    return out
 
 
 SNAPSHOT = """
@@ -220,16 +224,14 @@ def test_up_upgrades_a_version_2_database_keeping_facts_and_every_view_exact(pip
     up = p.run("up")
     log = up.stderr.decode()
     assert f"from schema version 2 to {SCHEMA_VERSION}" in log, log[-2000:]
-    tables = {name for [name] in p.sql(f"SELECT name FROM system.tables WHERE database = '{db}'")}
-    assert not tables & set(V2_TABLES), tables & set(V2_TABLES)
+    tables = dict(p.sql(f"SELECT name, sorting_key FROM system.tables WHERE database = '{db}'"))
+    assert not set(tables) & set(V2_TABLES), set(tables) & set(V2_TABLES)
     assert not [t for t in tables if t.endswith("_v2")], tables
-    assert set(DERIVED_TABLES) <= tables
-    assert p.sql(f"SELECT * FROM {db}.schema_info") == [[TZ, SCHEMA_VERSION]]
-    [[key]] = p.sql(f"SELECT sorting_key FROM system.tables WHERE database = '{db}' AND name = 'followups'")
-    assert key.startswith("occurred_at"), key
+    assert set(DERIVED_TABLES) <= set(tables)
+    assert tables["followups"].startswith("occurred_at"), tables["followups"]
+    assert p.sql(f"SELECT (SELECT tuple(*) FROM {db}.schema_info), (SELECT groupUniqArray(batch_id) FROM {db}.calls), "
+                 f"(SELECT countIf(touchpoint = 'retired') FROM {db}.touchpoint_targets)") == [[[TZ, SCHEMA_VERSION], [""], 0]]
     assert positions(p, db) == facts, "facts were lost or doubled by the upgrade"
-    assert p.sql(f"SELECT DISTINCT batch_id FROM {db}.calls") == [[""]]
-    assert p.sql(f"SELECT touchpoint FROM {db}.touchpoint_targets WHERE touchpoint = 'retired'") == []
 
     p.run("reconcile")  # exit 0: the rebuilt derived data equals its recomputation
     problems = view_problems(p, old, TZ)
@@ -250,7 +252,6 @@ def test_up_upgrades_a_version_2_database_keeping_facts_and_every_view_exact(pip
     assert not problems, "\n".join(problems[:30])
     skipped = sum(int(n) for n in re.findall(r"skipped (\d+) message\(s\) at offsets already applied", drained))
     assert skipped == replayed, f"{replayed} messages re-delivered, {skipped} recognised as applied"
-    p.run("reconcile")
 
 
 def test_a_newer_schema_is_refused_by_up_and_worker_and_left_untouched(pipeline):
@@ -258,12 +259,13 @@ def test_a_newer_schema_is_refused_by_up_and_worker_and_left_untouched(pipeline)
     db = p.env["TOUCHPULSE_DATABASE"]
     newer = SCHEMA_VERSION + 1
     p.python(CREATE_TOPICS)
-    p.command(f"CREATE DATABASE {db}")
-    p.command(f"CREATE TABLE {db}.surveys (event_id String, response_id String, score UInt8, facets Array(String)) "
-              "ENGINE = MergeTree ORDER BY response_id")
-    p.command(f"INSERT INTO {db}.surveys VALUES ('e1', 'r1', 9, ['fast']), ('e2', 'r2', 3, [])")
-    p.command(f"CREATE TABLE {db}.sums (metric String, day Date32, n Int64) ENGINE = MergeTree ORDER BY (metric, day)")
-    p.command(f"CREATE VIEW {db}.schema_info AS SELECT 'UTC' AS timezone, {newer} AS schema_version")
+    p.python(LOAD, input=pickle.dumps({"database": db, "inserts": [], "statements": [
+        f"CREATE DATABASE {db}",
+        f"CREATE TABLE {db}.surveys (event_id String, response_id String, score UInt8, facets Array(String)) "
+        "ENGINE = MergeTree ORDER BY response_id",
+        f"INSERT INTO {db}.surveys VALUES ('e1', 'r1', 9, ['fast']), ('e2', 'r2', 3, [])",
+        f"CREATE TABLE {db}.sums (metric String, day Date32, n Int64) ENGINE = MergeTree ORDER BY (metric, day)",
+        f"CREATE VIEW {db}.schema_info AS SELECT 'UTC' AS timezone, {newer} AS schema_version"]}))
     p.produce([("surveys", json.dumps({"event_id": "e3", "type": "survey", "version": 1,
                                        "occurred_at": "2024-03-01T10:00:00Z", "touchpoint": "call_centre",
                                        "response_id": "r3", "score": 10}).encode(), b"r3")])
