@@ -349,4 +349,29 @@ def test_two_workers_touching_one_customer_at_the_same_moment_stay_exact(chdb_cl
     want = compute([(t[:-1], v) for t, v, _ in records], TZ, TARGETS, DEFAULTS)
     problems = [p for view in ("purchases_daily", "loyalty_monthly") for p in mismatches(view, got[view], want[view])]
     assert not problems, "\n".join(problems[:20])
+
+
+def test_a_rebuild_keeps_every_partition_position_where_the_worker_left_it(chdb_client):
+    """`up` after a migration, `reconcile --repair` and the bench rebuild the derived data from
+    the facts; the positions they rebuild must be those the worker kept, or a re-delivered message
+    would be applied twice (or a new one skipped). A partition's messages are in two raw tables,
+    its type's facts and dead_letters, and the later of the two decides."""
+    from touchpulse.derived.rebuild import rebuild
+    db = fresh_db(chdb_client)
+    msgs = messages()
+    for batch in halves(msgs):
+        write(chdb_client, db, batch)
+    dead = chdb_client.query(f"SELECT count() FROM {db}.dead_letters").result_rows[0][0]
+    assert dead, "the stream should hold malformed messages"
+
+    def positions():
+        return chdb_client.query(f"SELECT k, next_offset FROM {db}.positions ORDER BY k").result_rows
+
+    live = positions()
+    ends: dict[str, int] = {}
+    for m in msgs:
+        ends[f"{m.topic}#{m.partition}"] = m.offset + 1
+    assert {k: n for k, n in live if not k.startswith(LocalNotices.TOPIC)} == ends
+    rebuild(chdb_client, db, TZ)
+    assert positions() == live
     assert reconcile(chdb_client, db, TZ) == []

@@ -86,6 +86,16 @@ class Pipeline:
         """Run a statement (DDL, INSERT ... FROM INFILE) the same way."""
         self._clickhouse(_COMMAND, sql, extra_env)
 
+    def python(self, code: str, *args: str, input: bytes | None = None, extra_env: dict | None = None,
+               timeout: float = 120) -> bytes:
+        """Run a Python snippet with this pipeline's environment (its chDB: one process per
+        directory) and return its stdout; a failing snippet fails the test with its stderr."""
+        proc = subprocess.run([sys.executable, "-c", code, *args], input=input, capture_output=True,
+                              env={**self.env, **(extra_env or {})}, timeout=timeout, cwd=self.home)
+        if proc.returncode != 0:
+            raise AssertionError(proc.stderr.decode()[-3000:])
+        return proc.stdout
+
     def _clickhouse(self, script: str, sql: str, extra_env: dict | None) -> bytes:
         proc = subprocess.run([sys.executable, "-c", script], input=sql.encode(), capture_output=True,
                               env={**self.env, **(extra_env or {})}, timeout=120, cwd=self.home)

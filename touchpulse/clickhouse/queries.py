@@ -69,15 +69,21 @@ def query_view(settings: Settings, view: str, day_from: date | None = None, day_
 
 
 def complete_open_batches(client, settings: Settings) -> int:
-    """Batches a crashed worker left half applied, completed (embedded chDB only: there, a process
-    that could open the database knows that no worker is running)."""
+    """Batches a crashed worker left half applied, completed, and the customer notices it had not
+    published yet, applied (embedded chDB only: there, a process that could open the database
+    knows that no worker is running, so it is the only one to own every customer)."""
     from touchpulse.clickhouse.setup import views_timezone
-    from touchpulse.derived.maintenance import Maintainer
-    m = Maintainer(client, settings.database, views_timezone(client, settings.database) or settings.timezone)
-    if not m.open_batches():
+    from touchpulse.clickhouse.writer import FactWriter, LocalNotices
+    from touchpulse.streams.batch import BatchOutcome
+    zone = views_timezone(client, settings.database) or settings.timezone
+    writer = FactWriter(client, settings.database, zone)
+    m = writer.maintainer
+    if not m.open_batches() and not m.outbox():
         return 0
     try:
-        return m.recover(everyone=True)
+        done = m.recover(everyone=True)
+        LocalNotices(writer).write(BatchOutcome())
+        return done
     finally:
         m.drop_working_tables()
 

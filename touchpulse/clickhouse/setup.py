@@ -11,6 +11,7 @@ from touchpulse.clickhouse.schema import (SCHEMA_VERSION, SchemaOptions, followu
                                          schema_statements, targets_rows)
 from touchpulse.core.touchpoints import Registry
 from touchpulse.derived.rebuild import rebuild
+from touchpulse.derived.tables import DERIVED_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +22,7 @@ RAW_TABLES = ("calls", "purchases", "reviews", "surveys", "dead_letters", "follo
 # Derived tables of schema version 2 (refreshed tables and their bookkeeping), dropped on upgrade.
 V2_TABLES = ("calls_current", "purchases_current", "reviews_current", "surveys_current", "followups_current",
              "survey_days", "call_days", "call_hours", "refresh_queue", "refresh_done", "refresh_batches",
-             "refresh_keys", "purchases_daily_snapshot", "loyalty_monthly_snapshot",
-             "touchpoint_targets")  # recreated with the targets of version 3 and loaded again
+             "refresh_keys", "purchases_daily_snapshot", "loyalty_monthly_snapshot")
 
 
 @dataclass(frozen=True)
@@ -59,14 +59,16 @@ def apply_schema(client, opts: SchemaOptions, registry: Registry, progress=None)
         log.info("upgrading database %s from schema version %d to %d (facts are kept)", opts.database,
                  before.version, SCHEMA_VERSION)
         _upgrade_raw(client, opts)
+    lost = _tables_missing(client, opts.database, DERIVED_TABLES) if before is not None else []
     statements = schema_statements(opts, registry)
     for stmt in statements[:-1]:
         client.command(stmt)
     sync_targets(client, opts, registry)
     moved = before is not None and before.timezone != opts.timezone
-    if migrated or moved or _derived_missing(client, opts.database):
+    if migrated or moved or lost or _derived_missing(client, opts.database):
         why = ("the schema was upgraded" if migrated else
                f"the time zone changed from {before.timezone} to {opts.timezone}" if moved else
+               f"derived table(s) {', '.join(lost)} were missing" if lost else
                "facts were written without the worker")
         log.info("computing the derived data from the facts already stored (%s)", why)
         log.info("done: %s", rebuild(client, opts.database, opts.timezone, progress=progress or _progress()).describe())
@@ -81,7 +83,8 @@ def _upgrade_raw(client, opts: SchemaOptions) -> None:
     db = q(opts.database)
     on = f" ON CLUSTER {q(opts.cluster)}" if opts.cluster else ""
     local = "_local" if opts.cluster else ""
-    for name in V2_TABLES:
+    # The targets table gains columns in version 3; it is filled from the registry at every `up`.
+    for name in (*V2_TABLES, "touchpoint_targets"):
         client.command(f"DROP TABLE IF EXISTS {db}.{q(name)}{on}")
         if opts.cluster:
             client.command(f"DROP TABLE IF EXISTS {db}.{q(name + '_local')}{on}")
@@ -95,6 +98,15 @@ def _upgrade_raw(client, opts: SchemaOptions) -> None:
         client.command(stmt)
     client.command(f"INSERT INTO {db}.followups SELECT * EXCEPT batch_id, '' FROM {db}.followups_v2")
     client.command(f"DROP TABLE {db}.followups_v2")
+
+
+def _tables_missing(client, database: str, names) -> list[str]:
+    """Which of these tables the database lacks (one dropped by hand: the derived data must be
+    recomputed, the other derived tables no longer add up with a new empty one)."""
+    rows = client.query("SELECT name FROM system.tables WHERE database = {db:String}",
+                        parameters={"db": database}).result_rows
+    present = {r[0] for r in rows}
+    return [n for n in names if n not in present]
 
 
 def _derived_missing(client, database: str) -> bool:

@@ -109,6 +109,7 @@ GROUP BY customer_id""", settings=BIG_QUERY)
         client.command(f"DROP TABLE {db}.{name}")
     say("dead letters and positions")
     _ingest(client, db, tz, "dead_letters", "dead_letters", None, into)
+    _positions(client, db, "customer_notices", into)
     out.seconds = time.perf_counter() - started
     return out
 
@@ -144,8 +145,18 @@ def _ingest(client, db: str, tz: str, etype: str, table: str, first: str | None,
                                     f"last_occurred FROM {db}.{table} HAVING count() > 0",
                           ("type",), ("last_ingested", "last_occurred"))]
     client.command(combine(db, q(into("sums")), "(" + " UNION ALL ".join(parts) + ")"), settings=BIG_QUERY)
-    client.command(f"""INSERT INTO {db}.{q(into('positions'))} (k, next_offset)
-SELECT concat(src_topic, '#', toString(src_partition)) AS k, max(src_offset) + 1 FROM {db}.{table} GROUP BY k""")
+    _positions(client, db, table, into)
+
+
+def _positions(client, db: str, table: str, into) -> None:
+    """A partition's messages are in two tables (its type's facts and dead_letters): keep the greater."""
+    positions = f"{db}.{q(into('positions'))}"
+    client.command(f"""INSERT INTO {positions} (k, next_offset)
+SELECT s.k, greatest(s.next, p.next_offset)
+FROM (SELECT concat(src_topic, '#', toString(src_partition)) AS k, max(src_offset) + 1 AS next FROM {db}.{table}
+      GROUP BY k) AS s
+LEFT JOIN {positions} AS p ON p.k = s.k
+SETTINGS join_use_nulls = 0""")
 
 
 def _count(client, sql: str) -> int:
