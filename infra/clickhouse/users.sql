@@ -130,6 +130,8 @@ GRANT SELECT ON {{database}}.reviews_daily TO touchpulse_reader;
 GRANT SELECT ON {{database}}.purchases_daily TO touchpulse_reader;
 GRANT SELECT ON {{database}}.loyalty_monthly TO touchpulse_reader;
 GRANT SELECT ON {{database}}.ingest_daily TO touchpulse_reader;
+GRANT SELECT ON {{database}}.calls_resolution_daily TO touchpulse_reader;
+GRANT SELECT ON {{database}}.agents_daily TO touchpulse_reader;
 -- Views the dashboards and flows read beyond the metrics contract (touchpulse.clickhouse.dashboard_views).
 GRANT SELECT ON {{database}}.touchpoint_activity TO touchpulse_reader;
 GRANT SELECT ON {{database}}.followups_latest TO touchpulse_reader;
@@ -139,4 +141,5 @@ GRANT SELECT ON {{database}}.ingest_freshness TO touchpulse_reader;
 GRANT SELECT ON {{database}}.call_waits TO touchpulse_reader;
 GRANT SELECT ON {{database}}.review_reply_times TO touchpulse_reader;
 GRANT SELECT ON {{database}}.view_freshness TO touchpulse_reader;
+GRANT SELECT ON {{database}}.missed_not_called_back TO touchpulse_reader;
 GRANT SELECT ON {{database}}.schema_info TO touchpulse_reader;

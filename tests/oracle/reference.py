@@ -118,6 +118,8 @@ def compute(messages: list[tuple[str, bytes]], tz: str = "UTC", targets: dict[st
         "nps_rolling_7d": nps_rolling(ents["survey"], day),
         "calls_daily": calls_daily(ents["call"], day, target),
         "calls_hourly": calls_hourly(ents["call"], zone),
+        "calls_resolution_daily": calls_resolution_daily(ents["call"], day, target),
+        "agents_daily": agents_daily(ents["call"], day, target),
         "reviews_daily": reviews_daily(ents["review"], day, target),
         "purchases_daily": purchases_daily(ents["purchase"], day),
         "loyalty_monthly": loyalty_monthly(ents["purchase"], zone),
@@ -199,6 +201,84 @@ def _inbound(calls: list[dict]) -> list[dict]:
         out.append({**c, "queued_at": ts(c["queued_at"]), "answered_at": ts(c.get("answered_at")),
                     "ended_at": ts(c["ended_at"])})
     return out
+
+
+def _all_calls(calls: list[dict]) -> list[dict]:
+    return [{**c, "direction": c.get("direction") or "inbound", "queued_at": ts(c["queued_at"]),
+             "answered_at": ts(c.get("answered_at")), "ended_at": ts(c["ended_at"]),
+             "customer_id": c.get("customer_id") or ""} for c in calls]
+
+
+def _repeat(x: dict, by_customer: dict, target) -> bool:
+    """A later inbound call of the same customer: queued strictly after x ended, within the window."""
+    window = timedelta(hours=target(x["touchpoint"]).repeat_window_hours)
+    return any(y["direction"] == "inbound" and x["ended_at"] < y["queued_at"] <= x["ended_at"] + window
+               for y in by_customer[x["customer_id"]])
+
+
+def _callback_minutes(x: dict, by_customer: dict, target) -> float | None:
+    """Minutes to the first outbound call to the customer after x ended, if within callback_minutes."""
+    later = [z["queued_at"] for z in by_customer[x["customer_id"]]
+             if z["direction"] == "outbound" and z["queued_at"] > x["ended_at"]]
+    if not later:
+        return None
+    gap = min(later) - x["ended_at"]
+    return micros(gap) / 60e6 if gap <= timedelta(minutes=target(x["touchpoint"]).callback_minutes) else None
+
+
+def calls_resolution_daily(calls: list[dict], day, target) -> list[dict]:
+    cs = _all_calls(calls)
+    by_customer: dict[str, list[dict]] = defaultdict(list)
+    for c in cs:
+        if c["customer_id"]:
+            by_customer[c["customer_id"]].append(c)
+    groups: dict[tuple, dict] = defaultdict(lambda: {"answered": 0, "repeat": 0, "missed": 0, "back": []})
+    for x in cs:
+        if x["direction"] != "inbound" or not x["customer_id"]:
+            continue
+        g = groups[(day(x["queued_at"]), x["touchpoint"])]
+        if x["answered_at"] is not None:
+            g["answered"] += 1
+            g["repeat"] += _repeat(x, by_customer, target)
+        elif x["ended_at"] - x["queued_at"] >= timedelta(seconds=target(x["touchpoint"]).short_abandon_seconds):
+            g["missed"] += 1
+            minutes = _callback_minutes(x, by_customer, target)
+            if minutes is not None:
+                g["back"].append(minutes)
+    rows = []
+    for (d, tp), g in groups.items():
+        if g["answered"] + g["missed"] == 0:
+            continue
+        back = len(g["back"])
+        rows.append({"day": d, "touchpoint": tp, "answered_identified": g["answered"], "repeat_contacts": g["repeat"],
+                     "fcr_rate": (g["answered"] - g["repeat"]) / g["answered"] if g["answered"] else None,
+                     "missed_identified": g["missed"], "called_back": back,
+                     "callback_rate": back / g["missed"] if g["missed"] else None,
+                     "callback_p50_minutes": percentile(g["back"], 0.5) if back else None})
+    return rows
+
+
+def agents_daily(calls: list[dict], day, target) -> list[dict]:
+    cs = _all_calls(calls)
+    by_customer: dict[str, list[dict]] = defaultdict(list)
+    for c in cs:
+        if c["customer_id"]:
+            by_customer[c["customer_id"]].append(c)
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for x in cs:
+        if x["direction"] == "inbound" and x["answered_at"] is not None and (x.get("agent_id") or ""):
+            groups[(day(x["queued_at"]), x["touchpoint"], x["agent_id"])].append(x)
+    rows = []
+    for (d, tp, agent), xs in groups.items():
+        handles = [micros(x["ended_at"] - x["answered_at"]) / 1e6 + float(x.get("hold_seconds") or 0)
+                   + float(x.get("wrap_seconds") or 0) for x in xs]
+        identified = [x for x in xs if x["customer_id"]]
+        repeats = sum(_repeat(x, by_customer, target) for x in identified)
+        rows.append({"day": d, "touchpoint": tp, "agent_id": agent, "answered": len(xs),
+                     "aht_seconds": sum(handles) / len(xs), "identified": len(identified),
+                     "repeat_contacts": repeats,
+                     "fcr_rate": (len(identified) - repeats) / len(identified) if identified else None})
+    return rows
 
 
 def calls_daily(calls: list[dict], day, target) -> list[dict]:

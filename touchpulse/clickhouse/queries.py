@@ -25,6 +25,9 @@ VIEWS: dict[str, tuple[str, str]] = {
     "nps_rolling_7d": ("day", "day, touchpoint, brand, kind"),
     "ingest_daily": ("day", "day, type"),
     "loyalty_monthly": ("month", "month, touchpoint, currency"),
+    "calls_resolution_daily": ("day", "day, touchpoint"),
+    "agents_daily": ("day", "day, touchpoint, agent_id"),
+    "missed_not_called_back": ("day", "day, touchpoint, queued_at"),
 }
 NO_TOUCHPOINT = {"ingest_daily"}
 

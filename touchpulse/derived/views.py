@@ -18,7 +18,8 @@ from touchpulse.derived.changes import state_table
 from touchpulse.derived.sums import summed
 
 ROLLING_DAYS = 7
-CONTRACT_VIEWS = ("nps_daily", "calls_daily", "calls_hourly", "reviews_daily", "purchases_daily")
+CONTRACT_VIEWS = ("nps_daily", "calls_daily", "calls_hourly", "reviews_daily", "purchases_daily",
+                  "calls_resolution_daily", "agents_daily")
 EXTRA_VIEWS = ("nps_rolling_7d", "loyalty_monthly", "ingest_daily")
 # Winning-version columns of the *_latest views, entity key first.
 LATEST_COLUMNS = {
@@ -149,6 +150,65 @@ FROM (
     GROUP BY day, touchpoint
     HAVING offered > 0
 )"""
+
+    # First-contact resolution and call-backs, per call of an identified customer (sums.py,
+    # "resolution"): the gaps to the next call are kept exactly, so the windows apply now.
+    short_r = f"toInt64(round({target('t', 'short_abandon_seconds', d.short_abandon_seconds)} * 1e6))"
+    repeat_us = f"toInt64(round({target('t', 'repeat_window_hours', d.repeat_window_hours)} * 3600e6))"
+    callback_us = f"toInt64(round({target('t', 'callback_minutes', d.callback_minutes)} * 60e6))"
+    resolution_targets = targets_join(db, 't', ['short_abandon_seconds', 'repeat_window_hours', 'callback_minutes'])
+    missed = f"r.kind = 'missed' AND r.abandon_us >= {short_r}"
+    back = f"{missed} AND r.gap_us >= 0 AND r.gap_us <= {callback_us}"
+    views["calls_resolution_daily"] = f"""
+SELECT day, touchpoint, answered_identified, repeat_contacts,
+    {ratio_sql('(answered_identified - repeat_contacts)', 'answered_identified')} AS fcr_rate,
+    missed_identified, called_back,
+    {ratio_sql('called_back', 'missed_identified')} AS callback_rate,
+    if(called_back = 0, NULL, {weighted_quantile_sql('back_gaps', 0.5)} / 60e6) AS callback_p50_minutes
+FROM (
+    SELECT r.day AS day, r.touchpoint AS touchpoint,
+        toUInt64(sumIf(r.n, r.kind = 'answered')) AS answered_identified,
+        toUInt64(sumIf(r.n, r.kind = 'answered' AND r.gap_us >= 0 AND r.gap_us <= {repeat_us})) AS repeat_contacts,
+        toUInt64(sumIf(r.n, {missed})) AS missed_identified,
+        toUInt64(sumIf(r.n, {back})) AS called_back,
+        sumMapIf([r.gap_us], [r.n], {back}) AS back_gaps
+    FROM {summed(db, 'resolution')} AS r
+    {resolution_targets}r.touchpoint
+    GROUP BY day, touchpoint
+    HAVING answered_identified + missed_identified > 0
+)"""
+
+    views["agents_daily"] = f"""
+SELECT day, touchpoint, agent_id, answered,
+    {ratio_sql('toFloat64(handle_sum)', 'answered')} AS aht_seconds,
+    identified, repeat_contacts,
+    {ratio_sql('(identified - repeat_contacts)', 'identified')} AS fcr_rate
+FROM (
+    SELECT day, touchpoint, agent_id, toUInt64(sum(answered)) AS answered, sum(handle_sum) AS handle_sum,
+        toUInt64(sum(identified)) AS identified, toUInt64(sum(repeats)) AS repeat_contacts
+    FROM (
+        SELECT day, touchpoint, agent AS agent_id, answered, handle_sum, toInt64(0) AS identified,
+            toInt64(0) AS repeats
+        FROM {summed(db, 'agent')}
+        UNION ALL
+        SELECT r.day, r.touchpoint, r.agent, 0, toDecimal128(0, 9), r.n,
+            r.n * (r.gap_us >= 0 AND r.gap_us <= {repeat_us})
+        FROM {summed(db, 'resolution', "d1 = 'answered' AND d2 != ''")} AS r
+        {targets_join(db, 't', ['repeat_window_hours'])}r.touchpoint
+    )
+    GROUP BY day, touchpoint, agent_id
+    HAVING answered > 0
+)"""
+
+    # The duty list: missed calls (not short abandons) of identified customers with no call back
+    # within the touchpoint's callback_minutes (yet).
+    views["missed_not_called_back"] = f"""
+SELECT r.day AS day, r.touchpoint AS touchpoint, r.customer_id AS customer_id, r.queued_at AS queued_at,
+    r.abandon_us / 1e6 AS waited_seconds,
+    if(r.gap_us < 0, NULL, r.gap_us / 60e6) AS called_back_after_minutes
+FROM {summed(db, 'resolution', "d1 = 'missed'")} AS r
+{resolution_targets}r.touchpoint
+WHERE r.n > 0 AND r.abandon_us >= {short_r} AND (r.gap_us < 0 OR r.gap_us > {callback_us})"""
 
     views["calls_hourly"] = f"""
 SELECT day, hour, touchpoint, offered, answered, offered - answered AS unanswered
