@@ -9,6 +9,8 @@ threshold expression on that number. Only views are read, like the panels.
   not page anyone; both periods need at least MIN_RESPONSES answers.
 - Service level: today's service level so far under the goal, once enough calls were offered.
 - Reviews: any review unanswered past its touchpoint's reply target.
+- Follow-ups: a touchpoint's open follow-ups past their due time exceed OVERDUE_FOLLOWUPS (the
+  team is falling behind on its call backs; one late call back is not a page).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ RULE_GROUP = "touchpulse"
 GROUP_INTERVAL_SECONDS = 300
 MIN_RESPONSES = 30
 MIN_CALLS = 20
+OVERDUE_FOLLOWUPS = 10
 
 
 def alert_rules(ctx: Context, folder_uid: str) -> list[dict[str, Any]]:
@@ -56,6 +59,10 @@ def alert_rules(ctx: Context, folder_uid: str) -> list[dict[str, Any]]:
         SELECT touchpoint, toFloat64(count()) AS overdue
         FROM {ctx.view('reviews_overdue')}
         GROUP BY touchpoint"""
+    followups_sql = f"""
+        SELECT touchpoint, toFloat64(countIf(overdue = 1)) AS overdue
+        FROM {ctx.view('followup_queue')}
+        GROUP BY touchpoint"""
     target = ctx.service_level_target
     return [
         _rule(ctx, folder_uid, "touchpulse-nps-drop", "NPS dropped beyond its margin of error", nps_sql,
@@ -71,6 +78,11 @@ def alert_rules(ctx: Context, folder_uid: str) -> list[dict[str, Any]]:
         _rule(ctx, folder_uid, "touchpulse-reviews-overdue", "Reviews unanswered past target", reviews_sql,
               days_back=1, evaluator=("gt", 0.0), pending="0s",
               summary="{{ $labels.touchpoint }} has {{ $values.A }} reviews without a reply past the target.",
+              severity="warning"),
+        _rule(ctx, folder_uid, "touchpulse-followups-overdue", "Follow-ups overdue", followups_sql,
+              days_back=1, evaluator=("gt", float(OVERDUE_FOLLOWUPS)), pending="0s",
+              summary="{{ $labels.touchpoint }} has {{ $values.A }} follow-ups of low scores past their due time "
+                      f"(more than {OVERDUE_FOLLOWUPS}): customers are waiting for a call back.",
               severity="warning"),
     ]
 

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from touchpulse.core.events import SLUG
-from touchpulse.dashboards import contact_centre, loyalty, nps, pipeline, reviews, touchpoint
+from touchpulse.dashboards import closed_loop, contact_centre, loyalty, nps, pipeline, reviews, touchpoint
 from touchpulse.dashboards.model import Context
 
 DEFAULT_DATASOURCE_UID = "touchpulse-clickhouse"
-BUILDERS = (nps, touchpoint, contact_centre, reviews, loyalty, pipeline)
+BUILDERS = (nps, touchpoint, contact_centre, closed_loop, reviews, loyalty, pipeline)
 
 
 def build_all(touchpoints: Iterable[str], datasource_uid: str = DEFAULT_DATASOURCE_UID,

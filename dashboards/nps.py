@@ -97,9 +97,10 @@ def build(ctx: Context) -> dict[str, Any]:
                 override("byName", "Detractors", color={"fixedColor": "red", "mode": "fixed"})]),
         Row("What customers said"),
         table(ctx, "Latest follow-ups with comments",
-              "Low scores that raised a call-back, newest first; Status shows those past their due time.", f"""
+              "Low scores that raised a call-back, newest first; Status is the team's (new, assigned, contacted, "
+              "closed) or overdue past the due time.", f"""
             SELECT occurred_at AS "Answered", touchpoint AS "Touchpoint", brand AS "Brand", score AS "Score",
-                comment AS "Comment", due_at AS "Due", if(overdue, 'overdue', 'open') AS "Status"
+                comment AS "Comment", due_at AS "Due", multiIf(state = 'closed', concat('closed: ', resolution), overdue = 1, 'overdue', state) AS "Status"
             FROM {ctx.view('followups_latest')}
             {where('$__timeFilter(occurred_at)', "comment != ''", *f[1:])}
             ORDER BY occurred_at DESC
@@ -107,7 +108,9 @@ def build(ctx: Context) -> dict[str, Any]:
                 override("byName", "Comment", custom__width=640),
                 override("byName", "Status", custom__cellOptions={"type": "color-text"},
                          mappings=[{"options": {"overdue": {"color": "red", "index": 0},
-                                                "open": {"color": "text", "index": 1}}, "type": "value"}])]),
+                                                "new": {"color": "text", "index": 1}}, "type": "value"},
+                                   {"options": {"pattern": "^closed", "result": {"color": "green", "index": 2}},
+                                    "type": "regex"}])]),
     ]
     return dashboard(ctx, uid=UID, title="NPS overview",
                      description="Net Promoter Score with its margin of error, by touchpoint and brand",

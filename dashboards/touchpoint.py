@@ -62,7 +62,7 @@ def build(ctx: Context) -> dict[str, Any]:
                 override("byName", "Average check", custom__axisPlacement="right", decimals=2)]),
         table(ctx, "Latest follow-ups", "Low scores at this touchpoint, newest first.", f"""
             SELECT occurred_at AS "Answered", score AS "Score", comment AS "Comment", due_at AS "Due",
-                if(overdue, 'overdue', 'open') AS "Status"
+                multiIf(state = 'closed', concat('closed: ', resolution), overdue = 1, 'overdue', state) AS "Status"
             FROM {ctx.view('followups_latest')}
             {where('$__timeFilter(occurred_at)', tp)}
             ORDER BY occurred_at DESC

@@ -57,14 +57,17 @@ class Followup:
         return self.body["event_id"]
 
 
-NOTICE_KINDS = {"order": "purchase", "call": "call"}  # what a notice names -> the entity's event type
+# What a notice names -> the fact type of that entity. "queue" notices are keyed by the follow-up
+# they name (its owner combines it with its updates); the others by customer (derived/loop.py).
+NOTICE_KINDS = {"order": "purchase", "call": "call", "survey": "survey", "closure": "followup", "queue": "followup"}
 
 
 @dataclass(slots=True)
 class Notice:
-    """From the internal customers topic: re-read this order (or call) for this customer."""
+    """From the internal customers topic: re-read this entity for its owner (a customer's lists,
+    or, for kind "queue", the follow-up `entity_id` itself, whose id is then `customer_id` too)."""
     customer_id: str
-    kind: str  # "order" or "call"
+    kind: str  # one of NOTICE_KINDS
     entity_id: str
     message: Message
 

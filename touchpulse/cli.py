@@ -21,6 +21,7 @@ log = logging.getLogger("touchpulse")
 PLUGINS = (
     "touchpulse.commands.core",
     "touchpulse.commands.dlq",
+    "touchpulse.commands.followups",
     "touchpulse.dashboards.cli",
     "touchpulse.flows.cli",
     "touchpulse.bench.cli",

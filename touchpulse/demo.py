@@ -60,6 +60,9 @@ def summary(settings: Settings, day) -> str:
         rows = [(tp, n, nps, f"± {moe}", fu) for tp, n, nps, moe, fu in result.result_rows]
         health = client.query(f"SELECT sum(accepted), sum(duplicates), sum(rejected) FROM {db}.ingest_daily"
                               ).result_rows[0]
+        loop = client.query(f"SELECT sum(raised), sum(closed_in_time), sum(overdue), sum(recovered) "
+                            f"FROM {db}.followups_daily WHERE day <= {{day:Date}}", parameters={"day": day}
+                            ).result_rows[0]
     finally:
         client.close()
     head = (f"\nNPS on {day} (last full day, {settings.timezone}), transactional surveys, worst first\n"
@@ -68,7 +71,15 @@ def summary(settings: Settings, day) -> str:
     table = render_table(["touchpoint", "responses", "nps", "margin", "follow-ups"], rows)
     foot = (f"\npipeline: {health[0]} events accepted, {health[1]} duplicates ignored, "
             f"{health[2]} rejected to the dead-letter topic\n")
-    return head + table + foot
+    return head + table + foot + loop_line(*loop)
+
+
+def loop_line(raised, in_time, overdue, recovered) -> str:
+    """One line about the closed loop: was the team's call back in time, and did it win anyone back."""
+    if not raised:
+        return "closed loop: no follow-ups raised\n"
+    return (f"closed loop: {raised} follow-ups raised, {in_time} ({100 * in_time / raised:.0f} %) closed in time, "
+            f"{overdue} overdue now, {recovered} customers won back (answered 9-10 after the call back)\n")
 
 
 def outputs(settings: Settings, day) -> list[tuple[str, object]]:

@@ -25,7 +25,7 @@ with atheris.instrument_imports():
     from touchpulse.core.touchpoints import load_registry
     from touchpulse.streams.batch import Message, process_batch
 
-TYPES = ("call", "purchase", "review", "survey")
+TYPES = ("call", "purchase", "review", "survey", "followup_update")
 TOPICS = {f"touchpulse.{t}s": t for t in TYPES}
 REGISTRY = load_registry()
 NOW = datetime(2024, 5, 1, tzinfo=timezone.utc)
@@ -40,6 +40,8 @@ SEEDS = [
     b'"posted_at":"2024-05-01T06:00:00Z","replied_at":"2024-05-01T08:00:00-01:00","text":"ok"}',
     b'{"type":"survey",' + ENVELOPE + b',"response_id":"s1","score":3,"kind":"relationship","brand":"rival",'
     b'"interaction_id":"c1","comment":"slow"}',
+    b'{"type":"followup_update",' + ENVELOPE + b',"followup_id":"f1","status":"closed","resolution":"unreachable",'
+    b'"owner":"anna","note":"no answer"}',
     # Edges of the timestamp range, for the mutator to push over.
     b'{"type":"survey","event_id":"e2","version":1,"occurred_at":"2299-12-31T23:59:59.999999-00:00",'
     b'"touchpoint":"web","response_id":"s2","score":0}',
@@ -52,6 +54,7 @@ TOKENS = [
     "wrap_seconds", "agent_id", "order_id", "amount", "currency", "item_count", "status", "completed", "refunded",
     "review_id", "platform", "rating", "posted_at", "replied_at", "text", "response_id", "score", "kind",
     "transactional", "relationship", "brand", "interaction_id", "comment", "null", "true", "false",
+    "followup_id", "assigned", "contacted", "closed", "resolution", "resolved", "unreachable", "owner", "note",
     "Z", "+14:00", "-23:59", "0001-01-01T00:00:00", "9999-12-31T23:59:59", ".123456789", "1e999", "\\u0000",
 ]
 

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.timeout(120)
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                          HealthCheck.data_too_large])
 UTC = timezone.utc
-TYPES = ("call", "purchase", "review", "survey")
+TYPES = ("call", "purchase", "review", "survey", "followup_update")
 TOPICS = {f"touchpulse.{t}s": t for t in TYPES}
 REGISTRY = load_registry()
 SLUG = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -45,9 +45,11 @@ TYPE_FIELDS = {
     "purchase": ("order_id", "amount", "currency", "item_count", "status"),
     "review": ("review_id", "platform", "rating", "posted_at", "replied_at", "text"),
     "survey": ("response_id", "score", "kind", "brand", "interaction_id", "comment"),
+    "followup_update": ("followup_id", "status", "resolution", "owner", "note"),
 }
 # A broken value in one field may surface as a time-order error on its partner field.
-ALSO_BLAMED = {"queued_at": {"ended_at"}, "answered_at": {"ended_at"}, "posted_at": {"replied_at"}}
+ALSO_BLAMED = {"queued_at": {"ended_at"}, "answered_at": {"ended_at"}, "posted_at": {"replied_at"},
+               "status": {"resolution"}}
 
 
 # --- the two outcomes -----------------------------------------------------------------------------------
@@ -135,6 +137,15 @@ def check_contract(ev: Event, doc: object, expected_type: str | None) -> None:
         ts("posted_at"), ts("replied_at", optional=True)
         assert v["replied_at"] is None or v["replied_at"] >= v["posted_at"]
         text("text", 0, 10_000)
+    elif ev.type == "followup_update":
+        text("followup_id", 1, 256, required=True)
+        assert v["status"] == doc["status"] and v["status"] in ("assigned", "contacted", "closed")
+        if v["status"] == "closed":
+            choice("resolution", ("resolved", "unresolved", "unreachable"), "resolved")
+        else:
+            assert doc.get("resolution") is None and v["resolution"] == ""
+        text("owner", 1, 128)
+        text("note", 0, 10_000)
     else:
         text("response_id", 1, 10**9, required=True)
         integer("score", 0, 10)
@@ -280,6 +291,13 @@ def valid_docs(draw, etype: str | None = None) -> tuple[dict, dict]:
         want.update(posted_at=posted, replied_at=replied)
         if draw(st.booleans()):
             doc["text"] = draw(st.text(alphabet=chars, max_size=300))
+    elif etype == "followup_update":
+        doc.update(followup_id=draw(safe_text), status=draw(st.sampled_from(["assigned", "contacted", "closed"])))
+        if doc["status"] == "closed" and draw(st.booleans()):
+            doc["resolution"] = draw(st.sampled_from(["resolved", "unresolved", "unreachable"]))
+        for name, strat in (("owner", safe_text), ("note", st.text(alphabet=chars, max_size=300))):
+            if draw(st.booleans()):
+                doc[name] = draw(strat)
     else:
         doc.update(response_id=draw(safe_text), score=draw(st.integers(0, 10)))
         for name, strat in (("kind", st.sampled_from(["transactional", "relationship"])), ("brand", slugs),

@@ -30,7 +30,8 @@ from touchpulse.settings import load_settings
 from touchpulse.streams.batch import Message, notice_value, process_batch
 
 TOPIC_TYPES = {f"touchpulse.{t}": e for e, t in
-               {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys"}.items()}
+               {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys",
+                "followup_update": "followup_updates"}.items()}
 REGISTRY = load_registry()
 TARGETS, DEFAULTS = registry_targets()
 TZ = "Europe/Moscow"
@@ -159,7 +160,7 @@ def statements(chdb_client) -> int:
     return n
 
 
-MAX_STATEMENTS = 90
+MAX_STATEMENTS = 110
 
 
 @pytest.mark.parametrize("step", range(1, MAX_STATEMENTS))

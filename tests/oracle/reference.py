@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -23,8 +24,14 @@ from zoneinfo import ZoneInfo
 
 from touchpulse.core.events import Rejected, parse_event
 
-TYPES = ("call", "purchase", "review", "survey")
-ENTITY = {"call": "call_id", "purchase": "order_id", "review": "review_id", "survey": "response_id"}
+TYPES = ("call", "purchase", "review", "survey", "followup_update")
+ENTITY = {"call": "call_id", "purchase": "order_id", "review": "review_id", "survey": "response_id",
+          "followup_update": "followup_id"}
+# How a follow-up's id derives from its survey answer's event_id (docs/events.md, Follow-ups): a
+# name-based UUID, computed here with the standard library.
+FOLLOWUP_NAMESPACE = uuid.UUID("6f1c7c1e-8b7e-4d2a-9a43-7c3f0e5b2d10")
+FOLLOWUP_BELOW = 8
+WIN_BACK = timedelta(days=30)
 US = timedelta(microseconds=1)
 _TS = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})")
 
@@ -37,6 +44,7 @@ class Targets:
     repeat_window_hours: float = 72.0
     callback_minutes: float = 60.0
     service_level_base: str = "offered_less_short"
+    followup_hours: float = 48.0
 
 
 def ts(text: str | None) -> datetime | None:
@@ -101,8 +109,8 @@ def valid(etype: str, raw: bytes | None) -> bool:
 
 
 def compute(messages: list[tuple[str, bytes]], tz: str = "UTC", targets: dict[str, Targets] | None = None,
-            defaults: Targets = Targets(), arrived_at: datetime | list[datetime] | None = None
-            ) -> dict[str, list[dict]]:
+            defaults: Targets = Targets(), arrived_at: datetime | list[datetime] | None = None,
+            now: datetime | None = None) -> dict[str, list[dict]]:
     zone = ZoneInfo(tz)
     targets = targets or {}
     ents = winning_entities(messages)
@@ -124,6 +132,9 @@ def compute(messages: list[tuple[str, bytes]], tz: str = "UTC", targets: dict[st
         "purchases_daily": purchases_daily(ents["purchase"], day),
         "loyalty_monthly": loyalty_monthly(ents["purchase"], zone),
     }
+    queue = followup_queue(messages, ents["survey"], day, target, now or datetime.now(timezone.utc))
+    out["followup_queue"] = queue
+    out["followups_daily"] = followups_daily(queue)
     if arrived_at is not None:
         out["ingest_daily"] = ingest_daily(messages, arrived_at, day)
     return out
@@ -442,3 +453,87 @@ def ingest_daily(messages: list[tuple[str, bytes]], arrived_at: datetime | list[
             c[0] += 1
     return [{"day": d, "type": t, "accepted": a, "duplicates": dup, "rejected": r}
             for (d, t), (a, dup, r) in counts.items()]
+
+
+# --- the closed loop ---------------------------------------------------------------------------
+
+def first_copies(messages: list[tuple[str, bytes]], etype: str) -> list[dict]:
+    """Every valid message of `etype` whose event_id was not seen before, in order."""
+    seen, out = set(), []
+    for t, raw in messages:
+        if t != etype or not valid(t, raw):
+            continue
+        doc = json.loads(raw, parse_float=Decimal)
+        if doc["event_id"] in seen:
+            continue
+        seen.add(doc["event_id"])
+        doc["occurred_at"] = ts(doc["occurred_at"])
+        out.append(doc)
+    return out
+
+
+def reached(update: dict) -> bool:
+    """An update that reached the customer: contacted, or closed other than unreachable."""
+    return update["status"] == "contacted" or (
+        update["status"] == "closed" and (update.get("resolution") or "resolved") != "unreachable")
+
+
+def followup_queue(messages: list[tuple[str, bytes]], surveys: list[dict], day, target, now: datetime) -> list[dict]:
+    """One row per follow-up raised: every survey event (not entity) scoring below the threshold
+    raises one; its state is its winning update, its first contact the earliest update that
+    reached the customer; updates of ids never raised count nowhere."""
+    updates: dict[str, list[dict]] = defaultdict(list)
+    for u in first_copies(messages, "followup_update"):
+        updates[u["followup_id"]].append(u)
+    promoters: dict[tuple, list[datetime]] = defaultdict(list)  # winning answers only
+    for s in surveys:
+        if s["score"] >= 9 and s.get("customer_id"):
+            promoters[(s["customer_id"], s["touchpoint"])].append(s["occurred_at"])
+    rows = []
+    for s in first_copies(messages, "survey"):
+        if s["score"] >= FOLLOWUP_BELOW:
+            continue
+        fid = str(uuid.uuid5(FOLLOWUP_NAMESPACE, s["event_id"]))
+        ups = updates.get(fid, [])
+        state = max(ups, key=lambda u: (u["occurred_at"], u["event_id"])) if ups else None
+        contacts = [u["occurred_at"] for u in ups if reached(u)]
+        due = s["occurred_at"] + timedelta(hours=target(s["touchpoint"]).followup_hours)
+        closed = state is not None and state["status"] == "closed"
+        customer = s.get("customer_id") or ""
+        won = closed and bool(customer) and any(
+            state["occurred_at"] < t <= state["occurred_at"] + WIN_BACK for t in promoters[(customer, s["touchpoint"])])
+        rows.append({
+            "day": day(s["occurred_at"]), "touchpoint": s["touchpoint"], "followup_id": fid,
+            "customer_id": customer, "score": s["score"], "comment": s.get("comment") or "",
+            "occurred_at": s["occurred_at"], "due_at": due,
+            "state": state["status"] if state else "new",
+            "resolution": (state.get("resolution") or "resolved") if closed else None,
+            "owner": (state.get("owner") or "") if state else "", "note": (state.get("note") or "") if state else "",
+            "first_contact_at": min(contacts) if contacts else None,
+            "closed_at": state["occurred_at"] if closed else None,
+            "overdue": int(not closed and due < now), "won_back": int(won),
+            "updated_at": state["occurred_at"] if state else None,
+            "response_id": s["response_id"], "brand": s.get("brand") or "own",
+            "kind": s.get("kind") or "transactional", "event_id": s["event_id"],
+        })
+    return rows
+
+
+def followups_daily(queue: list[dict]) -> list[dict]:
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for f in queue:
+        groups[(f["day"], f["touchpoint"])].append(f)
+    rows = []
+    for (d, tp), fs in groups.items():
+        closed = [f for f in fs if f["state"] == "closed"]
+        hours = [micros(f["first_contact_at"] - f["occurred_at"]) / 3.6e9 for f in fs if f["first_contact_at"]]
+        in_time = sum(1 for f in closed if f["closed_at"] <= f["due_at"])
+        rows.append({
+            "day": d, "touchpoint": tp, "raised": len(fs), "contacted": len(hours), "closed": len(closed),
+            "resolved": sum(1 for f in closed if f["resolution"] == "resolved"), "closed_in_time": in_time,
+            "open": len(fs) - len(closed), "overdue": sum(f["overdue"] for f in fs),
+            "recovered": sum(f["won_back"] for f in fs),
+            "close_rate": len(closed) / len(fs), "in_time_rate": in_time / len(fs),
+            "contact_p50_hours": percentile(hours, 0.5) if hours else None,
+        })
+    return rows

@@ -6,6 +6,10 @@ with tied occurred_at, re-sent duplicates, late events, timestamps written in se
 offsets around local midnight of the business zone, waits and replies exactly at their
 targets and one microsecond over, short abandons at exactly the threshold, outbound and
 refunded winning versions, days where every denominator is empty, and malformed messages.
+Follow-ups (low answers) get updates from the team: in any order, tied, early (sent before the
+answer), duplicated, at the due time and one microsecond over, closed then re-opened by a later
+`assigned`, for ids that were never raised, and customers answering 9-10 at the win-back
+window's edges; a few are raised around now, so that "overdue" has both answers.
 """
 
 from __future__ import annotations
@@ -13,13 +17,15 @@ from __future__ import annotations
 import json
 import random
 import tomllib
+import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from tests.oracle.reference import Targets
+from tests.oracle.reference import FOLLOWUP_NAMESPACE, WIN_BACK, Targets
 
-TOPIC = {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys"}
+TOPIC = {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys",
+         "followup_update": "followup_updates"}
 TYPE_OF_TOPIC = {v: k for k, v in TOPIC.items()}
 OFFSETS = [timedelta(0), timedelta(hours=3), timedelta(hours=-5), timedelta(hours=5, minutes=30),
            timedelta(hours=14), timedelta(hours=-12), timedelta(hours=-3, minutes=-30)]
@@ -31,7 +37,7 @@ def registry_targets(path: Path | None = None) -> tuple[dict[str, Targets], Targ
     path = path or Path(__file__).resolve().parents[2] / "touchpulse" / "data" / "touchpoints.toml"
     doc = tomllib.loads(path.read_text())
     names = ("sla_answer_seconds", "short_abandon_seconds", "review_reply_hours", "repeat_window_hours",
-             "callback_minutes", "service_level_base")
+             "callback_minutes", "service_level_base", "followup_hours")
     contract = Targets()
 
     def value(entry: dict, name: str, fallback: Targets):
@@ -224,6 +230,61 @@ class StreamBuilder:
 
         self.versions("purchase", f"o{i}", make, len(statuses))
 
+    def followup(self, i: int) -> None:
+        """A low answer, the updates the team sends about its follow-up, and maybe the customer's
+        later answer."""
+        tp = self.rng.choice(self.touchpoints)
+        hours = self.target(tp).followup_hours
+        recent = self.rng.random() < 0.1
+        if recent:  # due within a day of now, either side (never within minutes: "now" moves)
+            occurred = datetime.now(timezone.utc) - timedelta(hours=hours + self.rng.choice([-20, -3, 3, 20]))
+        else:
+            occurred = self.instant()
+        customer = f"c{self.rng.randrange(12)}" if self.rng.random() < 0.8 else None
+        body = {"response_id": f"fr{i}", "score": self.rng.randrange(8)}
+        if customer:
+            body["customer_id"] = customer
+        if self.rng.random() < 0.5:
+            body["comment"] = self.rng.choice(["call me back", "slow queue", "Ж"])
+        answer = self.envelope("survey", occurred, tp, **body)
+        answer_sent = self.sent_time(occurred)
+        self.emit("survey", answer, answer_sent)
+        fid = str(uuid.uuid5(FOLLOWUP_NAMESPACE, answer["event_id"]))
+        if self.rng.random() < 0.1:
+            fid = f"unknown-{i}"  # another system's id: never counts
+        due = occurred + timedelta(hours=hours)
+        times = [occurred, due, due - timedelta(microseconds=1), due + timedelta(microseconds=1),
+                 occurred + timedelta(hours=self.rng.uniform(0, 3 * hours))]
+        plan = self.rng.choice([[], ["assigned"], ["contacted"], ["closed"], ["assigned", "contacted", "closed"],
+                                ["contacted", "closed"], ["closed", "assigned"], ["closed", "closed"],
+                                ["assigned", "closed", "contacted"]])
+        closings = []
+        for n, status in enumerate(plan):
+            when = self.rng.choice(times)
+            if n and self.rng.random() < 0.3:
+                when = self.events[-1][2]["_t"]  # tied with the previous update: the greater event_id wins
+            u = {"followup_id": fid, "status": status}
+            if status == "closed":
+                closings.append(when)
+                if self.rng.random() < 0.7:
+                    u["resolution"] = self.rng.choice(["resolved", "unresolved", "unreachable"])
+            if self.rng.random() < 0.5:
+                u["owner"] = self.rng.choice(["anna", "boris"])
+            if self.rng.random() < 0.3:
+                u["note"] = "agreed a refund"
+            doc = self.envelope("followup_update", when, tp, **u)
+            doc["_t"] = when
+            early = self.rng.random() < 0.2  # before the follow-up exists
+            sent = answer_sent - timedelta(seconds=self.rng.uniform(1, 3600)) if early else self.sent_time(when)
+            self.emit("followup_update", doc, max(sent, answer_sent - timedelta(days=1)))
+        if customer and closings and self.rng.random() < 0.6:  # the customer answers again, at the window's edges
+            c = self.rng.choice(closings)
+            t = c + self.rng.choice([timedelta(0), timedelta(microseconds=1), WIN_BACK,
+                                     WIN_BACK + timedelta(microseconds=1), timedelta(days=self.rng.uniform(0, 40))])
+            again = self.envelope("survey", t, self.rng.choice([tp, tp, tp, "call_centre"]), response_id=f"fw{i}",
+                                  score=self.rng.choice([9, 10, 10, 8]), customer_id=customer)
+            self.emit("survey", again, self.sent_time(t))
+
     def malformed(self) -> tuple[str, bytes]:
         etype = self.rng.choice(list(TOPIC))
         kind = self.rng.randrange(4)
@@ -241,12 +302,14 @@ class StreamBuilder:
         return etype, json.dumps(doc).encode()  # wrong topic
 
     def build(self) -> list[tuple[str, bytes, bytes | None]]:
-        makers = [self.survey, self.call, self.review, self.purchase]
+        makers = [self.survey, self.call, self.review, self.purchase, self.followup]
         i = 0
         while len(self.events) < self.size:
             self.rng.choice(makers)(i)
             i += 1
         self.events.sort(key=lambda e: e[0])
+        for _, _, doc in self.events:
+            doc.pop("_t", None)
         records = [(TOPIC[etype], json.dumps(doc).encode(), self._key(doc, etype)) for _, etype, doc in self.events]
         for _ in range(max(1, self.size // 25)):  # re-sent duplicates, identical bytes, later
             pos = self.rng.randrange(len(records))
@@ -260,7 +323,8 @@ class StreamBuilder:
         return doc[ENTITY_KEY[etype]].encode() if self.rng.random() < 0.8 else None
 
 
-ENTITY_KEY = {"call": "call_id", "purchase": "order_id", "review": "review_id", "survey": "response_id"}
+ENTITY_KEY = {"call": "call_id", "purchase": "order_id", "review": "review_id", "survey": "response_id",
+             "followup_update": "followup_id"}
 
 
 def oracle_input(records: list[tuple[str, bytes, bytes | None]]) -> list[tuple[str, bytes]]:

@@ -20,7 +20,8 @@ from touchpulse.streams.batch import Message, process_batch
 
 PREFIX = "touchpulse."
 TOPIC_TYPES = {f"{PREFIX}{t}": e for e, t in
-               {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys"}.items()}
+               {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys",
+                "followup_update": "followup_updates"}.items()}
 
 
 class Warehouse:

@@ -20,7 +20,8 @@ from touchpulse.simulate import simulate
 from touchpulse.streams.batch import Message, process_batch
 
 TOPIC_OF = {"call": "touchpulse.calls", "purchase": "touchpulse.purchases",
-            "review": "touchpulse.reviews", "survey": "touchpulse.surveys"}
+            "review": "touchpulse.reviews", "survey": "touchpulse.surveys",
+            "followup_update": "touchpulse.followup_updates"}
 TOPIC_TYPES = {topic: etype for etype, topic in TOPIC_OF.items()}
 CHUNK = 5000
 FOLLOWUP_BELOW = 8

@@ -59,7 +59,7 @@ def test_volume_and_estimate(week):
     per_day = len(week) / 7
     assert 3000 <= per_day <= 5000
     assert abs(estimate_count(7) - len(week)) / len(week) < 0.2
-    assert {t for t, _, _ in week} == {"call", "purchase", "review", "survey"}
+    assert {t for t, _, _ in week} == {"call", "purchase", "review", "survey", "followup_update"}
 
 
 def test_deterministic_for_same_arguments():
@@ -236,3 +236,48 @@ def test_registry_touchpoints_unknown_to_the_profiles_get_traffic():
 def test_nothing_for_zero_days():
     assert list(simulate(0, 1, END, REGISTRY)) == []
     assert estimate_count(0) == 0
+
+
+def test_the_call_back_team_closes_most_loops_in_time_and_wins_some_customers_back():
+    """The simulation's team on 3,000 low answers, read as the views will read it (docs/metrics.md,
+    followups_daily): the state is the winning update, in time means closed by the due time."""
+    from datetime import datetime, timezone
+    from touchpulse.core.followups import followup_id
+    from touchpulse.simulate.loop import CallBackTeam
+    sent = []
+    team = CallBackTeam(7, "tag", lambda tp: {"billing": 24.0}.get(tp, 48.0),
+                        lambda t, etype, doc: sent.append((etype, parse_event(orjson.dumps(doc), etype).values)))
+    start = datetime(2025, 3, 1, tzinfo=timezone.utc).timestamp()
+    answers = {}
+    for i in range(3000):
+        a = {"event_id": f"e{i}", "touchpoint": ("billing", "shop")[i % 2], "score": i % 11,
+             "customer_id": f"c{i}" if i % 5 else None, "brand": "own"}
+        team.answered(start + 60 * i, a)
+        answers[followup_id(a["event_id"])] = (a, datetime.fromtimestamp(start + 60 * i, timezone.utc))
+    updates = collections.defaultdict(list)
+    for etype, v in sent:
+        if etype == "followup_update":
+            updates[v["followup_id"]].append(v)
+    raised = {f: x for f, x in answers.items() if x[0]["score"] < 8}
+    assert set(updates) <= set(raised) and len(raised) > 2000  # only follow-ups that exist get updates
+    plans, won = collections.Counter(), 0
+    for fid, (a, at) in raised.items():
+        ups = updates.get(fid, [])
+        due = at + timedelta(hours=24 if a["touchpoint"] == "billing" else 48)
+        assert all(u["touchpoint"] == a["touchpoint"] and u["occurred_at"] > at for u in ups)
+        state = max(ups, key=lambda u: (u["occurred_at"], u["event_id"])) if ups else None
+        if state is None:
+            plans["never"] += 1
+        elif state["status"] != "closed":
+            plans["open"] += 1
+        elif state["resolution"] == "unreachable":
+            plans["unreachable"] += 1
+        else:
+            plans["in time" if state["occurred_at"] <= due else "late"] += 1
+            won += any(etype == "survey" and v["customer_id"] == a["customer_id"] and v["score"] >= 9
+                       and state["occurred_at"] < v["occurred_at"] <= state["occurred_at"] + timedelta(days=30)
+                       for etype, v in sent)
+    n = len(raised)
+    assert 0.55 < plans["in time"] / n < 0.75 and 0.07 < plans["late"] / n < 0.2, plans
+    assert 0.05 < plans["never"] / n < 0.15 and 0.02 < plans["unreachable"] / n < 0.08 and plans["open"] > 0, plans
+    assert 0.1 < won / (plans["in time"] + plans["late"]) < 0.4  # some detractors answer 9-10 after the call back

@@ -17,7 +17,7 @@ from touchpulse.settings import Settings
 from touchpulse.simulate import MESSAGES_PER_DAY, simulate
 
 Record = tuple[str, bytes | None, bytes]  # topic, key, value
-_ENTITY_KEYS = ("call_id", "order_id", "review_id", "response_id")
+_ENTITY_KEYS = ("call_id", "order_id", "review_id", "response_id", "followup_id")
 
 
 def generate(n: int, registry: Registry, topics: Topics, seed: int = 1, end_day: date | None = None,

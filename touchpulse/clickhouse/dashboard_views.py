@@ -3,9 +3,9 @@
 Grafana's reader user may only select views, so every panel reads one: the latest follow-ups
 with their comments, reviews still unanswered past their target, dead letters grouped by
 reason, freshness per fact type, and which touchpoints the data mentions (for the template
-variable, so a new touchpoint shows up on its own). Follow-ups and reviews come from the
-refreshed `*_current` tables (rollups.py); the rest describe the raw stream and count it at
-query time, so replays and late events never skew them.
+variable, so a new touchpoint shows up on its own). Follow-ups and reviews come from the sums
+every batch keeps (touchpulse/derived); dead letters and follow-up freshness describe the raw
+tables and count them at query time, so replays and late events never skew them.
 """
 
 from __future__ import annotations
@@ -44,12 +44,12 @@ SELECT toDate(day) AS day, touchpoint, type, toUInt64(messages) AS messages
 FROM {summed(db, 'activity')}
 WHERE messages > 0"""
 
-    # Copies of a follow-up (re-sent after a crash) differ only in created_at and position.
+    # Each follow-up once, as the team's queue has it (touchpulse/derived/views.py): overdue only
+    # while it is not closed.
     views["followups_latest"] = f"""
 SELECT followup_id, event_id, response_id, customer_id, touchpoint, brand, kind, score, comment, occurred_at,
-    due_at, min(created_at) AS created_at, toDate(occurred_at, {tz}) AS day, due_at < now64(6) AS overdue
-FROM {db}.followups
-GROUP BY followup_id, event_id, response_id, customer_id, touchpoint, brand, kind, score, comment, occurred_at, due_at"""
+    due_at, created_at, day, overdue, state, resolution, owner, first_contact_at, closed_at, won_back
+FROM {db}.followup_queue"""
 
     views["reviews_overdue"] = f"""
 SELECT r.review_id AS review_id, r.touchpoint AS touchpoint, r.platform AS platform, r.rating AS rating,

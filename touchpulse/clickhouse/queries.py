@@ -28,16 +28,21 @@ VIEWS: dict[str, tuple[str, str]] = {
     "calls_resolution_daily": ("day", "day, touchpoint"),
     "agents_daily": ("day", "day, touchpoint, agent_id"),
     "missed_not_called_back": ("day", "day, touchpoint, queued_at"),
+    "followups_daily": ("day", "day, touchpoint"),
+    "followup_queue": ("day", "due_at, followup_id"),
 }
 NO_TOUCHPOINT = {"ingest_daily"}
 
 
 def query_view(settings: Settings, view: str, day_from: date | None = None, day_to: date | None = None,
-               touchpoint: str | None = None, limit: int | None = None, client=None):
+               touchpoint: str | None = None, limit: int | None = None, client=None,
+               where: list[str] | None = None, params: dict | None = None):
+    """Rows of `view`, in its order. `where`: further conditions, fixed SQL from touchpulse's own
+    code with `params` bound (touchpulse followups)."""
     if view not in VIEWS:
         raise UserError(f"unknown view {view!r}; choose one of {', '.join(sorted(VIEWS))}")
     day_col, order = VIEWS[view]
-    where, params = [], {}
+    where, params = list(where or []), dict(params or {})
     if day_from:
         where.append(f"{q(day_col)} >= {{day_from:Date32}}")
         params["day_from"] = day_from

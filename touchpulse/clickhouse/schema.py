@@ -17,9 +17,11 @@ from touchpulse.core.touchpoints import Registry
 from touchpulse.derived.tables import state_statements, sums_statements
 from touchpulse.derived.views import CONTRACT_VIEWS, EXTRA_VIEWS, build_views  # noqa: F401 (re-exported)
 
-# 1: views over raw facts; 2: refreshed tables; 3: state and additive sums kept by every batch.
-SCHEMA_VERSION = 3
-FACT_TABLES = {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys"}
+# 1: views over raw facts; 2: refreshed tables; 3: state and additive sums kept by every batch;
+# 4: follow-up updates (the closed loop): their facts, the follow-ups' queue, customers' answers.
+SCHEMA_VERSION = 4
+FACT_TABLES = {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys",
+               "followup_update": "followup_updates"}
 
 _COMMON = """
     event_id String,
@@ -67,6 +69,12 @@ _FACT_COLUMNS = {
     brand LowCardinality(String),
     interaction_id String,
     comment String,""",
+    "followup_updates": """
+    followup_id String,
+    status LowCardinality(String),
+    resolution LowCardinality(String),
+    owner String,
+    note String,""",
 }
 _NOTICE = """
     customer_id String,

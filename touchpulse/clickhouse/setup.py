@@ -58,7 +58,9 @@ def apply_schema(client, opts: SchemaOptions, registry: Registry, progress=None)
     if migrated:
         log.info("upgrading database %s from schema version %d to %d (facts are kept)", opts.database,
                  before.version, SCHEMA_VERSION)
-        _upgrade_raw(client, opts)
+        if before.version < 3:
+            _upgrade_raw(client, opts)
+        _drop_derived(client, opts)
     lost = _tables_missing(client, opts.database, DERIVED_TABLES) if before is not None else []
     statements = schema_statements(opts, registry)
     for stmt in statements[:-1]:
@@ -100,6 +102,16 @@ def _upgrade_raw(client, opts: SchemaOptions) -> None:
     client.command(f"DROP TABLE {db}.followups_v2")
 
 
+def _drop_derived(client, opts: SchemaOptions) -> None:
+    """Derived tables of an older layout (version 4 adds columns to the sums and the customers'
+    state, and tables of its own): dropped, created anew below and computed from the facts. A
+    batch left open or a notice left unpublished is recomputed with everything else."""
+    db = q(opts.database)
+    on = f" ON CLUSTER {q(opts.cluster)}" if opts.cluster else ""
+    for name in DERIVED_TABLES:
+        client.command(f"DROP TABLE IF EXISTS {db}.{q(name)}{on}")
+
+
 def _tables_missing(client, database: str, names) -> list[str]:
     """Which of these tables the database lacks (one dropped by hand: the derived data must be
     recomputed, the other derived tables no longer add up with a new empty one)."""
@@ -125,7 +137,7 @@ def _progress():
     if not sys.stderr.isatty():
         return None
     from tqdm import tqdm
-    bar = tqdm(desc="rebuilding derived data", unit=" step", total=11, leave=False)
+    bar = tqdm(desc="rebuilding derived data", unit=" step", total=13, leave=False)
 
     def step(text: str) -> None:
         bar.set_postfix_str(text[:60])

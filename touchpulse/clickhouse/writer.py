@@ -51,7 +51,7 @@ class FactWriter:
         stages = self.maintainer.stage_tables()
         for etype in FACT_TABLES:
             self._context(stages[etype], COMMON_COLUMNS + TYPE_COLUMNS[etype] + POSITION_COLUMNS + ("batch_id",))
-        self._context("followups", FOLLOWUP_COLUMNS + POSITION_COLUMNS)
+        self._context(stages["followup"], FOLLOWUP_COLUMNS + POSITION_COLUMNS + ("batch_id",))
         self._context(stages["dead_letters"], DEAD_LETTER_COLUMNS + POSITION_COLUMNS + ("batch_id",))
         self._context(stages["notices"], NOTICE_COLUMNS + POSITION_COLUMNS + ("batch_id",))
 
@@ -60,18 +60,19 @@ class FactWriter:
         return self.maintainer.recover(everyone)
 
     def write(self, outcome) -> Applied:
-        """Follow-ups, then the batch's facts and everything derived from them."""
-        if outcome.followups:
+        """The batch's facts, follow-ups raised and everything derived from them."""
+        return self.maintainer.apply(self._stage, outcome)
+
+    def _stage(self, outcome, stages: dict[str, str], batch_id: str) -> None:
+        if outcome.followups:  # with their survey message's position
             f = outcome.followups
             columns = [["" if x.body[n] is None else x.body[n] for x in f] for n in FOLLOWUP_COLUMNS]
             for n in ("occurred_at", "due_at", "created_at"):
                 i = FOLLOWUP_COLUMNS.index(n)
                 columns[i] = [parse_timestamp(v) for v in columns[i]]
             columns += _positions(x.message for x in f)
-            self._insert("followups", FOLLOWUP_COLUMNS + POSITION_COLUMNS, columns)
-        return self.maintainer.apply(self._stage, outcome)
-
-    def _stage(self, outcome, stages: dict[str, str], batch_id: str) -> None:
+            columns.append([batch_id] * len(f))
+            self._insert(stages["followup"], FOLLOWUP_COLUMNS + POSITION_COLUMNS + ("batch_id",), columns)
         for etype, accepted in outcome.accepted.items():
             if not accepted:
                 continue
@@ -142,11 +143,14 @@ class LocalNotices:
         self.offset: int | None = None
 
     def write(self, outcome) -> Applied:
-        """Write the batch, then deliver (and write) the notices it left."""
+        """Write the batch, then deliver (and write) the notices it left, and those that these
+        leave (a follow-up's update notifies the follow-up's owner, which notifies its customer's)."""
         from touchpulse.streams.batch import BatchOutcome, Message, Notice
         applied = self.writer.write(outcome)
-        pending = self.writer.maintainer.outbox()
-        if pending:
+        for _ in range(3):  # at most two hops
+            pending = self.writer.maintainer.outbox()
+            if not pending:
+                break
             if self.offset is None:  # go on after what earlier writers delivered
                 self.offset = self.writer.maintainer.next_offsets({(self.TOPIC, 0)})[(self.TOPIC, 0)]
             now = datetime.now(timezone.utc)

@@ -52,7 +52,7 @@ def register(sub) -> None:
     p.add_argument("file", help="JSON-lines file, or - for standard input")
     p.add_argument("--raw", action="store_true", help="send every line as is (broken lines go to the topic of "
                                                         "--type, or of their type field when it is readable)")
-    p.add_argument("--type", choices=("call", "purchase", "review", "survey"),
+    p.add_argument("--type", choices=("call", "purchase", "review", "survey", "followup_update"),
                    help="topic for lines whose type cannot be read (with --raw)")
     p.set_defaults(func=cmd_emit)
 

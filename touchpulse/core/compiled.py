@@ -103,7 +103,16 @@ class _Survey(_Envelope, kw_only=True, gc=False):
     comment: LongText | None = None
 
 
-_BASES = {"call": _Call, "purchase": _Purchase, "review": _Review, "survey": _Survey}
+class _FollowupUpdate(_Envelope, kw_only=True, gc=False):
+    followup_id: Key
+    status: Literal["assigned", "contacted", "closed"]
+    resolution: Literal["resolved", "unresolved", "unreachable"] | None = None
+    owner: Text128 | None = None
+    note: LongText | None = None
+
+
+_BASES = {"call": _Call, "purchase": _Purchase, "review": _Review, "survey": _Survey,
+          "followup_update": _FollowupUpdate}
 
 
 def _tagged(forbid_unknown_fields: bool) -> dict[str, type]:
@@ -307,6 +316,24 @@ def _survey(s: _Survey) -> Event | None:
     return Event("survey", v)
 
 
-_BY_TYPE: dict[str, Callable] = {"call": _call, "purchase": _purchase, "review": _review, "survey": _survey}
+def _followup_update(s: _FollowupUpdate) -> Event | None:
+    v = _envelope(s)
+    if v is None:
+        return None
+    status, resolution, owner, note = s.status, s.resolution, s.owner, s.note
+    if resolution is None:
+        resolution = "resolved" if status == "closed" else ""
+    elif status != "closed":  # refused: the reference words why
+        return None
+    v["followup_id"] = s.followup_id
+    v["status"] = status
+    v["resolution"] = resolution
+    v["owner"] = "" if owner is None else owner
+    v["note"] = "" if note is None else note
+    return Event("followup_update", v)
+
+
+_BY_TYPE: dict[str, Callable] = {"call": _call, "purchase": _purchase, "review": _review, "survey": _survey,
+                                 "followup_update": _followup_update}
 _BUILDERS: dict[type, tuple[str, Callable]] = {structs[etype]: (etype, build) for structs in (_STRICT, _LENIENT)
                                                for etype, build in _BY_TYPE.items()}

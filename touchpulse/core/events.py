@@ -27,7 +27,7 @@ from touchpulse.core.timestamps import TimestampError, parse_timestamp
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_TEXT_CHARS = 10_000
 MAX_ATTRIBUTES = 32
-EVENT_TYPES = ("call", "purchase", "review", "survey")
+EVENT_TYPES = ("call", "purchase", "review", "survey", "followup_update")
 SLUG = re.compile(r"[a-z][a-z0-9_]{0,63}")
 CURRENCY = re.compile(r"[A-Z]{3}")
 DECIMAL_TEXT = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,6})?")  # ASCII digits: Decimal() reads any script's
@@ -42,8 +42,12 @@ TYPE_COLUMNS = {
     "purchase": ("order_id", "amount", "currency", "item_count", "status"),
     "review": ("review_id", "platform", "rating", "posted_at", "replied_at", "text"),
     "survey": ("response_id", "score", "kind", "brand", "interaction_id", "comment"),
+    "followup_update": ("followup_id", "status", "resolution", "owner", "note"),
 }
-ENTITY_KEY = {"call": "call_id", "purchase": "order_id", "review": "review_id", "survey": "response_id"}
+ENTITY_KEY = {"call": "call_id", "purchase": "order_id", "review": "review_id", "survey": "response_id",
+              "followup_update": "followup_id"}
+FOLLOWUP_STATUSES = ("assigned", "contacted", "closed")
+RESOLUTIONS = ("resolved", "unresolved", "unreachable")
 
 
 class Rejected(ValueError):
@@ -172,8 +176,22 @@ def _survey(doc: dict, v: dict) -> None:
     v["comment"] = _string(doc, "comment", max_len=MAX_TEXT_CHARS, min_len=0)
 
 
+def _followup_update(doc: dict, v: dict) -> None:
+    v["followup_id"] = _string(doc, "followup_id", required=True, max_len=256)
+    status = doc.get("status")
+    if status is None:
+        raise Rejected("status", "is required")
+    v["status"] = _choice(doc, "status", FOLLOWUP_STATUSES, "")
+    resolution = _choice(doc, "resolution", RESOLUTIONS, "")
+    if resolution and status != "closed":
+        raise Rejected("resolution", f"is only given with status closed, got status {_show(status)}")
+    v["resolution"] = resolution or ("resolved" if status == "closed" else "")
+    v["owner"] = _string(doc, "owner", max_len=128)
+    v["note"] = _string(doc, "note", max_len=MAX_TEXT_CHARS, min_len=0)
+
+
 _VALIDATORS: dict[str, Callable[[dict, dict], None]] = {
-    "call": _call, "purchase": _purchase, "review": _review, "survey": _survey,
+    "call": _call, "purchase": _purchase, "review": _review, "survey": _survey, "followup_update": _followup_update,
 }
 
 

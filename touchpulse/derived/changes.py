@@ -14,8 +14,9 @@ new entities are then recomputed from their raw facts (a primary-key lookup of a
 from __future__ import annotations
 
 from touchpulse.clickhouse.quoting import literal
-from touchpulse.derived.spec import FACT_TABLE, fact_names, key, version_columns, version_names
-from touchpulse.derived.sums import CALL, ORDER
+from touchpulse.derived.spec import (FACT_TABLE, NO_TIME, aggregates, fact_names, key, state_columns,
+                                     version_columns)
+from touchpulse.derived.sums import CALL, CLOSURE, ORDER, PROMOTER
 
 _POS = ("src_timestamp", "src_topic", "src_partition", "src_offset")
 JOINS = "SETTINGS join_algorithm = 'direct,parallel_hash,hash', join_use_nulls = 0"
@@ -37,8 +38,7 @@ def claims_columns(etype: str) -> list[tuple[str, str]]:
 
 
 def changes_columns(etype: str) -> list[tuple[str, str]]:
-    k = key(etype)
-    cols = [("found", "UInt8")] + version_columns(etype)
+    cols = [("found", "UInt8")] + state_columns(etype)
     return [("key", "String")] + [(f"old_{n}", t) for n, t in cols] + [(f"new_{n}", t) for n, t in cols]
 
 
@@ -62,40 +62,54 @@ WHERE v.src_topic = '' OR {first} < {_pos('v')}
 
 
 def changes_insert(db: str, etype: str, claims: str, changes: str, displaced: bool) -> str:
-    """Entities whose winning version changes: (key, old version, new version), `found` = 0 for
-    an entity that does not exist (before) or no longer exists (after a displacement).
-    `displaced`: some claim displaces a stored first copy (then that part is computed too)."""
+    """Entities whose winning version (or an aggregate over their versions) changes: (key, old
+    state, new state), `found` = 0 for an entity that does not exist (before) or no longer exists
+    (after a displacement). `displaced`: some claim displaces a stored first copy (then that part
+    is computed too)."""
     k = key(etype)
     names = fact_names(etype)
     vtype = version_type(etype)
+    aggs = aggregates(etype)
     claim_tuple = f"CAST(tuple(toUInt8(1), {', '.join(names)}) AS {vtype})"
     stored = f"CAST(tuple(o.found, {', '.join('o.' + n for n in names)}) AS {vtype})"
     dirty_keys = (f"SELECT DISTINCT k FROM (SELECT {k} AS k FROM {db}.{claims} WHERE displaces = 1 "
                   f"UNION ALL SELECT v_key FROM {db}.{claims} WHERE displaces = 1)")
+    batch_aggs = "".join(f", min({expr}) AS a_{n}" for n, _, expr, _ in aggs)
     best = f"""
-        SELECT {k} AS key, argMax({claim_tuple}, tuple(occurred_at, event_id)) AS w, toUInt8(0) AS dirty
+        SELECT {k} AS key, argMax({claim_tuple}, tuple(occurred_at, event_id)) AS w{batch_aggs}, toUInt8(0) AS dirty
         FROM {db}.{claims}
         {f'WHERE {k} NOT IN ({dirty_keys})' if displaced else ''}
         GROUP BY {k}"""
     if displaced:
+        # A dirty entity without any first copy left keeps no aggregate either.
+        dirty_aggs = "".join(f", if(tupleElement(r.w, 1) = 1, r.a_{n}, toInt64({NO_TIME})) AS a_{n}"
+                             for n, _, _, _ in aggs)
         best += f"""
         UNION ALL
-        SELECT d.k AS key, r.w AS w, toUInt8(1) AS dirty
+        SELECT d.k AS key, r.w AS w{dirty_aggs}, toUInt8(1) AS dirty
         FROM ({dirty_keys}) AS d
         LEFT JOIN ({_recompute(db, etype, claims, dirty_keys)}) AS r ON r.key = d.k"""
     ident = ("found", "event_id") + _POS
     idx = {n: i for i, n in enumerate(["found"] + names, start=1)}
-    same = " AND ".join(f"tupleElement(n_t, {idx[c]}) = tupleElement(o_t, {idx[c]})" for c in ident)
+    same = " AND ".join([f"tupleElement(n_t, {idx[c]}) = tupleElement(o_t, {idx[c]})" for c in ident]
+                        + [f"n_{n} = o_{n}" for n, _, _, _ in aggs])
     width = len(names) + 1
+    # An aggregate combines the stored value with the batch's (`least`), or is the batch's alone
+    # for an entity that was not stored, or recomputed.
+    old_aggs = "".join(f", o.{n} AS o_{n}" for n, _, _, _ in aggs)
+    new_aggs = "".join(f", if(c.dirty = 1 OR o.found = 0, c.a_{n}, {how}(o.{n}, c.a_{n})) AS n_{n}"
+                       for n, _, _, how in aggs)
+    out_old = "".join(f", o_{n}" for n, _, _, _ in aggs)
+    out_new = "".join(f", n_{n}" for n, _, _, _ in aggs)
     return f"""
 INSERT INTO {db}.{changes}
-SELECT key, {', '.join(f'tupleElement(o_t, {int(i)})' for i in range(1, width + 1))}, {', '.join(f'tupleElement(n_t, {int(i)})' for i in range(1, width + 1))}
+SELECT key, {', '.join(f'tupleElement(o_t, {int(i)})' for i in range(1, width + 1))}{out_old}, {', '.join(f'tupleElement(n_t, {int(i)})' for i in range(1, width + 1))}{out_new}
 FROM (
     SELECT c.key AS key, {stored} AS o_t,
         if(c.dirty = 1 OR tupleElement(o_t, 1) = 0
            OR tuple(tupleElement(o_t, {idx['occurred_at']}), tupleElement(o_t, {idx['event_id']}))
               < tuple(tupleElement(c.w, {idx['occurred_at']}), tupleElement(c.w, {idx['event_id']})),
-           c.w, o_t) AS n_t
+           c.w, o_t) AS n_t{old_aggs}{new_aggs}
     FROM ({best}
     ) AS c
     LEFT JOIN {db}.{state_table(etype)} AS o ON o.{k} = c.key
@@ -105,68 +119,96 @@ WHERE NOT ({same})
 
 
 def _recompute(db: str, etype: str, claims: str, dirty_keys: str) -> str:
-    """The winner of each dirty entity from all its raw facts, counting only rows that are the
-    first copy of their event_id once this batch's claims are taken into account."""
+    """The winner (and aggregates) of each dirty entity from all its raw facts, counting only rows
+    that are the first copy of their event_id once this batch's claims are taken into account."""
     k = key(etype)
     names = fact_names(etype)
     vtype = version_type(etype)
     first = f"if(c.event_id != '', {_pos('c')}, {_pos('v')})"
+    aggs = "".join(f", min({expr}) AS a_{n}" for n, _, expr, _ in aggregates(etype))
     return f"""
-            SELECT r.{k} AS key,
-                argMax(CAST(tuple(toUInt8(1), {', '.join('r.' + n for n in names)}) AS {vtype}),
-                       tuple(r.occurred_at, r.event_id)) AS w
-            FROM {db}.{FACT_TABLE[etype]} AS r
-            LEFT JOIN {db}.{claims} AS c ON c.event_id = r.event_id
-            LEFT JOIN {db}.seen AS v ON v.k = {seen_key(etype, 'r.event_id')}
-            WHERE r.{k} IN ({dirty_keys}) AND {_pos('r')} = {first}
+            SELECT {k} AS key,
+                argMax(CAST(tuple(toUInt8(1), {', '.join(names)}) AS {vtype}), tuple(occurred_at, event_id)) AS w{aggs}
+            FROM (
+                SELECT {', '.join(f'r.{n} AS {n}' for n in [k] + names)}
+                FROM {db}.{FACT_TABLE[etype]} AS r
+                LEFT JOIN {db}.{claims} AS c ON c.event_id = r.event_id
+                LEFT JOIN {db}.seen AS v ON v.k = {seen_key(etype, 'r.event_id')}
+                WHERE r.{k} IN ({dirty_keys}) AND {_pos('r')} = {first}
+            )
             GROUP BY key"""
 
 
-def notices_insert(db: str, changes: str, kind: str, outbox: str, batch_id: str) -> str:
-    """The customers a batch's order (or call) changes concern (the old version's and the new
-    one's), as notices for the worker that owns each customer (maintenance.py): into the outbox,
-    keyed so that writing them again changes nothing."""
+def notices_insert(db: str, changes: str, kind: str, outbox: str, batch_id: str, owner: str = "customer_id",
+                   keep_old: str = "1", keep_new: str = "1") -> str:
+    """The owners a batch's changes concern (the old version's and the new one's), as notices of
+    `kind` for the worker that owns each (maintenance.py): into the outbox, keyed so that writing
+    them again changes nothing. `owner` is the version column naming the owner (a customer), or
+    "key" (the changed entity's own key: a follow-up); `keep_old`/`keep_new` say which old and new
+    versions concern their owner at all (a survey answer only as a promoter, for instance)."""
     k = literal(kind)
+    old = "key" if owner == "key" else f"old_{owner}"
+    new = "key" if owner == "key" else f"new_{owner}"
     return f"""
 INSERT INTO {db}.{outbox} (k, customer_id, kind, entity_id, batch_id)
 SELECT concat(customer_id, '|', {k}, '|', entity_id), customer_id, {k}, entity_id, {literal(batch_id)}
 FROM (
-    SELECT old_customer_id AS customer_id, key AS entity_id FROM {db}.{changes} WHERE old_customer_id != ''
+    SELECT {old} AS customer_id, key AS entity_id FROM {db}.{changes} WHERE {old} != '' AND ({keep_old})
     UNION DISTINCT
-    SELECT new_customer_id, key FROM {db}.{changes} WHERE new_customer_id != ''
+    SELECT {new}, key FROM {db}.{changes} WHERE {new} != '' AND ({keep_new})
 )"""
 
 
 def customer_changes_insert(db: str, notices: str, out: str) -> str:
-    """Customers whose list of completed orders or of calls changes, from notices naming
-    (customer, kind, id): each named order or call is read as it stands now in its state and
-    belongs to the customer's list if its winner names the customer (and, for an order, is
-    completed). Reading the present, not a message's content, makes a notice applied twice, late
-    or out of order change nothing more."""
+    """Customers whose lists change (completed orders, calls, promoter answers, closed follow-ups),
+    from notices naming (customer, kind, id): each named order, call, answer or follow-up is read as
+    it stands now in its state and belongs to the customer's list if its present version names the
+    customer (and, for an order, is completed; an answer, scores 9-10; a follow-up, is closed).
+    Reading the present, not a message's content, makes a notice applied twice, late or out of
+    order change nothing more."""
     order = (f"CAST(tuple(toUnixTimestamp64Micro(o.occurred_at), o.order_id, o.touchpoint, o.currency, o.amount) "
              f"AS {ORDER})")
     call = (f"CAST(tuple(k.call_id, toUnixTimestamp64Micro(k.queued_at), toUnixTimestamp64Micro(k.ended_at), "
             f"toUInt8(k.answered_at IS NOT NULL), toUInt8(k.direction = 'inbound'), k.touchpoint, k.agent_id) AS {CALL})")
+    promoter = f"CAST(tuple(toUnixTimestamp64Micro(a.occurred_at), a.response_id, a.touchpoint) AS {PROMOTER})"
+    closure = (f"CAST(tuple(w.followup_id, toUnixTimestamp64Micro(w.occurred_at), toUnixTimestamp64Micro(w.u_occurred_at), "
+               f"w.touchpoint) AS {CLOSURE})")
     new_orders = _merged("(x.t, x.order_id)", "orders", "order_id")
     new_calls = _merged("(x.queued, x.call_id)", "calls", "call_id")
+    new_promoters = _merged("(x.t, x.response_id)", "promoters", "response_id")
+    new_closures = _merged("(x.t, x.followup_id)", "closures", "followup_id")
     return f"""
-INSERT INTO {db}.{out} (key, old_orders, new_orders, old_calls, new_calls)
-SELECT c.customer_id, s.orders, {new_orders} AS new_orders, s.calls, {new_calls} AS new_calls
+INSERT INTO {db}.{out} (key, old_orders, new_orders, old_calls, new_calls, old_promoters, new_promoters, old_closures,
+                        new_closures)
+SELECT c.customer_id, s.orders, {new_orders} AS new_orders, s.calls, {new_calls} AS new_calls,
+    s.promoters, {new_promoters} AS new_promoters, s.closures, {new_closures} AS new_closures
 FROM (
     SELECT n.customer_id AS customer_id,
         groupUniqArrayIf(n.entity_id, n.kind = 'order') AS touched_orders,
         groupArrayIf({order}, n.kind = 'order' AND o.found = 1 AND o.status = 'completed'
                               AND o.customer_id = n.customer_id) AS added_orders,
         groupUniqArrayIf(n.entity_id, n.kind = 'call') AS touched_calls,
-        groupArrayIf({call}, n.kind = 'call' AND k.found = 1 AND k.customer_id = n.customer_id) AS added_calls
-    FROM (SELECT DISTINCT customer_id, kind, entity_id FROM {db}.{notices}) AS n
+        groupArrayIf({call}, n.kind = 'call' AND k.found = 1 AND k.customer_id = n.customer_id) AS added_calls,
+        groupUniqArrayIf(n.entity_id, n.kind = 'survey') AS touched_promoters,
+        groupArrayIf({promoter}, n.kind = 'survey' AND a.found = 1 AND a.score >= 9
+                                 AND a.customer_id = n.customer_id) AS added_promoters,
+        groupUniqArrayIf(n.entity_id, n.kind = 'closure') AS touched_closures,
+        groupArrayIf({closure}, n.kind = 'closure' AND w.found = 1 AND w.u_found = 1 AND w.u_status = 'closed'
+                                AND w.customer_id = n.customer_id) AS added_closures
+    FROM (SELECT DISTINCT customer_id, kind, entity_id FROM {db}.{notices} WHERE kind IN {CUSTOMER_KINDS}) AS n
     LEFT JOIN {db}.{state_table('purchase')} AS o ON o.order_id = n.entity_id
     LEFT JOIN {db}.{state_table('call')} AS k ON k.call_id = n.entity_id
+    LEFT JOIN {db}.{state_table('survey')} AS a ON a.response_id = n.entity_id
+    LEFT JOIN {db}.queue_state AS w ON w.followup_id = n.entity_id
     GROUP BY customer_id
 ) AS c
 LEFT JOIN {db}.customers_state AS s ON s.customer_id = c.customer_id
-WHERE new_orders != s.orders OR new_calls != s.calls
+WHERE new_orders != s.orders OR new_calls != s.calls OR new_promoters != s.promoters OR new_closures != s.closures
 {JOINS}"""
+
+
+# Notice kinds applied to a customer's lists (the other kind, "queue", to a follow-up: loop.py).
+CUSTOMER_KINDS = "('order', 'call', 'survey', 'closure')"
 
 
 def _merged(sort: str, name: str, ident: str) -> str:

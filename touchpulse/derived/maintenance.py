@@ -40,8 +40,11 @@ from touchpulse.clickhouse.quoting import literal, q
 from touchpulse.clickhouse.schema import raw_columns
 from touchpulse.derived.changes import (changes_columns, changes_insert, claims_columns, claims_insert,
                                         customer_changes_insert, notices_insert, seen_key, state_table)
-from touchpulse.derived.spec import FACT_TABLE, key, version_names
-from touchpulse.derived.sums import CALL, KEY_COLUMNS, MEASURE_COLUMNS, ORDER, combine, contributions, physical, versions
+from touchpulse.derived.loop import (CLOSED_NEW, CLOSED_OLD, PROMOTER_NEW, PROMOTER_OLD, queue_changes_columns,
+                                     queue_changes_insert, queue_names)
+from touchpulse.derived.spec import FACT_TABLE, MESSAGE_TYPES, key, version_names
+from touchpulse.derived.sums import (CALL, CLOSURE, CUSTOMER_LISTS, KEY_COLUMNS, MEASURE_COLUMNS, ORDER, PROMOTER,
+                                     by_source, combine, contributions, physical, versions)
 
 log = logging.getLogger("touchpulse.derived")
 
@@ -77,6 +80,13 @@ def _messages(outcome):
         yield d.message
     for n in outcome.notices:
         yield n.message
+
+
+# What each kind of entity change leaves as notices: (changed type, notice kind, owner column or
+# "key", which old versions, which new ones concern the owner).
+NOTICES = [("purchase", "order", "customer_id", "1", "1"), ("call", "call", "customer_id", "1", "1"),
+           ("survey", "survey", "customer_id", PROMOTER_OLD, PROMOTER_NEW),
+           ("followup", "queue", "key", "1", "1"), ("followup_update", "queue", "key", "1", "1")]
 
 
 def worker_suffix(worker: str) -> str:
@@ -120,9 +130,10 @@ class Maintainer:
                      f"({raw_columns('dead_letters')}) ENGINE = Memory")
         stmts.append(f"CREATE TABLE {q(self.database)}.{self.work('stage_notices')} "
                      f"({raw_columns('customer_notices')}) ENGINE = Memory")
-        stmts.append(self._memory("changes_customer", [("key", "String"), ("old_orders", f"Array({ORDER})"),
-                                                       ("new_orders", f"Array({ORDER})"),
-                                                       ("old_calls", f"Array({CALL})"), ("new_calls", f"Array({CALL})")]))
+        lists = [("orders", ORDER), ("calls", CALL), ("promoters", PROMOTER), ("closures", CLOSURE)]
+        stmts.append(self._memory("changes_customer", [("key", "String")] + [
+            (f"{age}_{name}", f"Array({t})") for name, t in lists for age in ("old", "new")]))
+        stmts.append(self._memory("changes_queue", queue_changes_columns()))
         stmts.append(self._memory("deltas", [(c, t) for c, t in KEY_COLUMNS] + [(c, t) for c, _, t in MEASURE_COLUMNS]))
         for s in stmts:
             self.client.command(s)
@@ -134,7 +145,7 @@ class Maintainer:
 
     def drop_working_tables(self) -> None:
         names = [f"stage_{t}" for t in FACT_TABLE.values()] + ["stage_dead_letters", "stage_notices",
-                                                               "changes_customer", "deltas"]
+                                                               "changes_customer", "changes_queue", "deltas"]
         names += [f"{kind}_{etype}" for etype in TYPES for kind in ("claims", "changes")]
         for name in names:
             self.client.command(f"DROP TABLE IF EXISTS {q(self.database)}.{self.work(name)}")
@@ -169,7 +180,7 @@ class Maintainer:
         done.batch_id = batch_id = str(uuid.uuid4())
         self._truncate()
         stage_writer(outcome, self.stage_tables(), batch_id)
-        present = [etype for etype in TYPES if outcome.accepted.get(etype)]
+        present = [etype for etype in TYPES if outcome.accepted.get(etype) or (etype == "followup" and outcome.followups)]
         for etype in present:
             table = FACT_TABLE[etype]
             self.client.command(f"INSERT INTO {q(self.database)}.{table} SELECT * FROM {q(self.database)}.{self.work('stage_' + table)}")
@@ -208,6 +219,7 @@ class Maintainer:
         outcome.accepted = {t: [a for a in items if fresh(a.message)] for t, items in outcome.accepted.items()}
         outcome.dead_letters = [d for d in outcome.dead_letters if fresh(d.message)]
         outcome.notices = [n for n in outcome.notices if fresh(n.message)]
+        outcome.followups = [f for f in outcome.followups if fresh(f.message)]
         return outcome
 
     def _close(self, batch_id: str) -> None:
@@ -225,31 +237,46 @@ class Maintainer:
         for etype in present:
             c.command(changes_insert(db, etype, self.work(f"claims_{etype}"), self.work(f"changes_{etype}"),
                                      displaced[etype] > 0))
-        counts = " UNION ALL ".join(f"SELECT {literal(etype)}, count() FROM {db}.{self.work('changes_' + etype)}"
-                                    for etype in present)
-        changed = {etype: int(n) for etype, n in c.query(counts).result_rows} if present else {}
-        for etype, kind in (("purchase", "order"), ("call", "call")):  # computed again if need be: nothing moved
-            if changed.get(etype):
-                c.command(notices_insert(db, self.work(f"changes_{etype}"), kind, "outbox", batch_id))
-        if notices:
+        if notices:  # the notices of the customers topic, against the state as it stands
             c.command(customer_changes_insert(db, self.work("stage_notices"), self.work("changes_customer")))
+            c.command(queue_changes_insert(db, self.work("stage_notices"), self.work("changes_queue")))
+        counted = [(etype, self.work("changes_" + etype)) for etype in present]
+        if notices:
+            counted += [("customer", self.work("changes_customer")), ("queue", self.work("changes_queue"))]
+        counts = " UNION ALL ".join(f"SELECT {literal(what)}, count() FROM {db}.{table}" for what, table in counted)
+        changed = {what: int(n) for what, n in c.query(counts).result_rows} if counted else {}
+        # Notices for the owners of customers and follow-ups, computed again if need be: nothing moved.
+        for etype, kind, owner, keep_old, keep_new in NOTICES:
+            if changed.get(etype):
+                c.command(notices_insert(db, self.work(f"changes_{etype}"), kind, "outbox", batch_id, owner,
+                                         keep_old, keep_new))
+        if changed.get("queue"):
+            c.command(notices_insert(db, self.work("changes_queue"), "closure", "outbox", batch_id, "customer_id",
+                                     CLOSED_OLD, CLOSED_NEW))
         # Step 4: every delta of the batch in one insert (one part), deduplicated by the batch's token.
         tz = literal(self.timezone)
         deltas = f"{db}.{self.work('deltas')}"
         for etype in present:
-            if changed[etype]:
+            if changed[etype] and by_source(etype):
                 rows_of = versions(f"{db}.{self.work('changes_' + etype)}", version_names(etype))
                 c.command(f"INSERT INTO {deltas} {contributions(etype, rows_of, tz)}")
-        if notices:
-            rows_of = versions(f"{db}.{self.work('changes_customer')}", ["orders", "calls"])
-            c.command(f"INSERT INTO {deltas} {contributions('customer', rows_of, tz)}")
-        if present or dead:
-            c.command(f"INSERT INTO {deltas} {self._ingest_select(present, dead)}")
+        if changed.get("customer"):
+            changes = f"{db}.{self.work('changes_customer')}"
+            c.command(f"INSERT INTO {deltas} {contributions('customer', versions(changes, list(CUSTOMER_LISTS)), tz)}")
+        if changed.get("queue"):
+            rows_of = versions(f"{db}.{self.work('changes_queue')}", queue_names())
+            c.command(f"INSERT INTO {deltas} {contributions('queue', rows_of, tz)}")
+        messages = [etype for etype in present if etype in MESSAGE_TYPES]
+        if messages or dead:
+            c.command(f"INSERT INTO {deltas} {self._ingest_select(messages, dead)}")
         c.command(combine(db, "sums", deltas) + _token(batch_id, "sums"))
         # Step 5: state, in this order (see the module docstring).
-        if notices:
-            c.command(f"INSERT INTO {db}.customers_state (customer_id, orders, calls) "
-                      f"SELECT key, new_orders, new_calls FROM {db}.{self.work('changes_customer')}")
+        if changed.get("customer"):
+            c.command(f"INSERT INTO {db}.customers_state (customer_id, {', '.join(CUSTOMER_LISTS)}) "
+                      f"SELECT key, {', '.join('new_' + n for n in CUSTOMER_LISTS)} FROM {db}.{self.work('changes_customer')}")
+        if changed.get("queue"):
+            c.command(f"INSERT INTO {db}.queue_state (followup_id, {', '.join(queue_names())}) "
+                      f"SELECT key, {', '.join('new_' + n for n in queue_names())} FROM {db}.{self.work('changes_queue')}")
         for etype in present:
             if changed[etype]:
                 k = key(etype)
@@ -261,7 +288,7 @@ class Maintainer:
                 f"SELECT {seen_key(etype, 'event_id')} AS k, {key(etype)} AS entity, src_timestamp, src_topic, "
                 f"src_partition, src_offset FROM {db}.{self.work('claims_' + etype)}" for etype in present)
             c.command(f"INSERT INTO {db}.seen (k, entity, src_timestamp, src_topic, src_partition, src_offset) {firsts}")
-        self._positions(present, dead, notices)
+        self._positions(messages, dead, notices)
         return changed
 
     def _stages(self, present: list[str], dead: bool) -> list[tuple[str, str]]:

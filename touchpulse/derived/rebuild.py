@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from touchpulse.clickhouse.quoting import literal, q
-from touchpulse.derived.spec import FACT_TABLE, fact_names, key, version_columns, version_names
 from touchpulse.derived.changes import seen_key, state_table, version_type
-from touchpulse.derived.sums import CALL, DEFAULTS, KEY_COLUMNS, MEASURE_COLUMNS, ORDER, combine, contributions, physical
+from touchpulse.derived.loop import queue_columns, queue_names
+from touchpulse.derived.spec import (FACT_TABLE, MESSAGE_TYPES, NO_TIME, aggregates, fact_names, key, state_columns,
+                                     version_columns, version_names)
+from touchpulse.derived.sums import (CALL, CLOSURE, CUSTOMER_LISTS, DEFAULTS, KEY_COLUMNS, MEASURE_COLUMNS, ORDER,
+                                     PROMOTER, by_source, combine, contributions, physical)
 from touchpulse.derived.tables import DERIVED_TABLES
 
 log = logging.getLogger("touchpulse.derived")
@@ -51,10 +54,12 @@ def rebuild(client, database: str, timezone: str, into: Callable[[str], str] = l
         rows_of = f"(SELECT *, toInt8(1) AS sign FROM {winners})"
         client.command(combine(db, q(into("sums")), f"({contributions(source, rows_of, tz)})"), settings=BIG_QUERY)
 
+    kept = ("purchase", "call", "survey", "followup", "followup_update")  # for the queue and the customers below
     for etype, table in FACT_TABLE.items():
         say(f"{table}: first copies of every event_id and each entity's winning version")
         k = key(etype)
         names = fact_names(etype)
+        aggs = aggregates(etype)
         first, winners = f"_rebuild_first_{etype}", f"_rebuild_winners_{etype}"
         _scratch(client, db, first, f"SELECT {k}, {', '.join(names)} FROM {db}.{table}", "event_id")
         client.command(f"""
@@ -63,49 +68,88 @@ SELECT {', '.join(f'tupleElement(f, {i}) AS {n}' for i, n in enumerate([k] + nam
 FROM (SELECT event_id, argMin(tuple({k}, {', '.join(names)}), tuple({_POS})) AS f FROM {db}.{table} GROUP BY event_id)""",
                        settings=BIG_QUERY)
         vtype = version_type(etype)
-        _scratch(client, db, winners, f"SELECT {k} AS key, toUInt8(1) AS found, {', '.join(names)} FROM {db}.{table}",
-                 "key")
+        agg_cols = "".join(f", toInt64({NO_TIME}) AS {n}" for n, _, _, _ in aggs)
+        _scratch(client, db, winners, f"SELECT {k} AS key, toUInt8(1) AS found, {', '.join(names)}{agg_cols} "
+                                      f"FROM {db}.{table}", "key")
+        agg_exprs = "".join(f", min({expr}) AS a_{n}" for n, _, expr, _ in aggs)
+        agg_out = "".join(f", a_{n}" for n, _, _, _ in aggs)
         client.command(f"""
 INSERT INTO {db}.{winners}
-SELECT {k}, {', '.join(f'tupleElement(w, {int(i)})' for i in range(1, len(names) + 2))}
-FROM (SELECT {k}, argMax(CAST(tuple(toUInt8(1), {', '.join(names)}) AS {vtype}), tuple(occurred_at, event_id)) AS w
+SELECT {k}, {', '.join(f'tupleElement(w, {int(i)})' for i in range(1, len(names) + 2))}{agg_out}
+FROM (SELECT {k}, argMax(CAST(tuple(toUInt8(1), {', '.join(names)}) AS {vtype}), tuple(occurred_at, event_id)) AS w{agg_exprs}
       FROM {db}.{first} GROUP BY {k})""", settings=BIG_QUERY)
         client.command(f"INSERT INTO {db}.{q(into('seen'))} (k, entity, {_POS}) "
                        f"SELECT {seen_key(etype, 'event_id')}, {k}, {_POS} FROM {db}.{first}")
         client.command(f"INSERT INTO {db}.{q(into(state_table(etype)))} ({k}, {', '.join(version_names(etype))}) "
                        f"SELECT key, {', '.join(version_names(etype))} FROM {db}.{winners}")
-        say(f"{table}: daily sums")
-        add(etype, f"{db}.{winners}")
+        if by_source(etype):
+            say(f"{table}: daily sums")
+            add(etype, f"{db}.{winners}")
         out.entities[etype] = _count(client, f"SELECT count() FROM {db}.{winners}")
-        if etype not in ("purchase", "call"):  # kept for the customers' lists below
+        if etype not in kept:
             client.command(f"DROP TABLE {db}.{winners}")
-        _ingest(client, db, tz, etype, table, first, into)
+        if etype in MESSAGE_TYPES:
+            _ingest(client, db, tz, etype, table, first, into)
         client.command(f"DROP TABLE {db}.{first}")
-    say("customers: their completed orders and their calls (repeat customers, loyalty, first-contact resolution)")
+
+    say("follow-ups: each combined with its updates (the queue)")
+    queue = "_rebuild_queue"
+    client.command(f"DROP TABLE IF EXISTS {db}.{queue}")
+    client.command(f"CREATE TABLE {db}.{queue} (key String, "
+                   f"{', '.join(f'{n} {t}' for n, t in queue_columns())}) ENGINE = MergeTree ORDER BY key")
+    raised = [n for n, _ in version_columns("followup")]
+    updates = [n for n, _ in state_columns("followup_update")]
+    picks = (["f.found"] + [f"f.{n}" for n in raised] + ["u.found"]
+             + [f"u.{n}" if n != "first_contact" else f"if(u.found = 1, u.first_contact, toInt64({NO_TIME}))"
+                for n in updates])
+    client.command(f"""
+INSERT INTO {db}.{queue} (key, {', '.join(queue_names())})
+SELECT f.key, {', '.join(picks)}
+FROM {db}._rebuild_winners_followup AS f
+LEFT JOIN {db}._rebuild_winners_followup_update AS u ON u.key = f.key
+SETTINGS join_use_nulls = 0""", settings=BIG_QUERY)
+    client.command(f"INSERT INTO {db}.{q(into('queue_state'))} (followup_id, {', '.join(queue_names())}) "
+                   f"SELECT key, {', '.join(queue_names())} FROM {db}.{queue}")
+    add("queue", f"{db}.{queue}")
+
+    say("customers: their completed orders, calls, promoter answers and closed follow-ups")
     customers = "_rebuild_customers"
     client.command(f"DROP TABLE IF EXISTS {db}.{customers}")
-    client.command(f"CREATE TABLE {db}.{customers} (key String, orders Array({ORDER}), calls Array({CALL})) "
-                   "ENGINE = MergeTree ORDER BY key")
+    client.command(f"CREATE TABLE {db}.{customers} (key String, orders Array({ORDER}), calls Array({CALL}), "
+                   f"promoters Array({PROMOTER}), closures Array({CLOSURE})) ENGINE = MergeTree ORDER BY key")
     order = f"CAST(tuple(toUnixTimestamp64Micro(occurred_at), key, touchpoint, currency, amount) AS {ORDER})"
     call = (f"CAST(tuple(key, toUnixTimestamp64Micro(queued_at), toUnixTimestamp64Micro(ended_at), "
             f"toUInt8(answered_at IS NOT NULL), toUInt8(direction = 'inbound'), touchpoint, agent_id) AS {CALL})")
+    promoter = f"CAST(tuple(toUnixTimestamp64Micro(occurred_at), key, touchpoint) AS {PROMOTER})"
+    closure = (f"CAST(tuple(key, toUnixTimestamp64Micro(occurred_at), toUnixTimestamp64Micro(u_occurred_at), touchpoint) "
+               f"AS {CLOSURE})")
+    no = {"o": f"CAST(tuple(0, '', '', '', 0) AS {ORDER})", "c": f"CAST(tuple('', 0, 0, 0, 0, '', '') AS {CALL})",
+          "p": f"CAST(tuple(0, '', '') AS {PROMOTER})", "z": f"CAST(tuple('', 0, 0, '') AS {CLOSURE})"}
     client.command(f"""
 INSERT INTO {db}.{customers}
-SELECT customer_id, arraySort(x -> (x.t, x.order_id), groupArrayIf(o, is_order = 1)),
-    arraySort(x -> (x.queued, x.call_id), groupArrayIf(c, is_order = 0))
+SELECT customer_id, arraySort(x -> (x.t, x.order_id), groupArrayIf(o, list = 0)),
+    arraySort(x -> (x.queued, x.call_id), groupArrayIf(c, list = 1)),
+    arraySort(x -> (x.t, x.response_id), groupArrayIf(p, list = 2)),
+    arraySort(x -> (x.t, x.followup_id), groupArrayIf(z, list = 3))
 FROM (
-    SELECT customer_id, toUInt8(1) AS is_order, {order} AS o, CAST(tuple('', 0, 0, 0, 0, '', '') AS {CALL}) AS c
+    SELECT customer_id, toUInt8(0) AS list, {order} AS o, {no['c']} AS c, {no['p']} AS p, {no['z']} AS z
     FROM {db}._rebuild_winners_purchase WHERE status = 'completed' AND customer_id != ''
     UNION ALL
-    SELECT customer_id, toUInt8(0), CAST(tuple(0, '', '', '', 0) AS {ORDER}), {call}
+    SELECT customer_id, toUInt8(1), {no['o']}, {call}, {no['p']}, {no['z']}
     FROM {db}._rebuild_winners_call WHERE customer_id != ''
+    UNION ALL
+    SELECT customer_id, toUInt8(2), {no['o']}, {no['c']}, {promoter}, {no['z']}
+    FROM {db}._rebuild_winners_survey WHERE score >= 9 AND customer_id != ''
+    UNION ALL
+    SELECT customer_id, toUInt8(3), {no['o']}, {no['c']}, {no['p']}, {closure}
+    FROM {db}.{queue} WHERE found = 1 AND u_found = 1 AND u_status = 'closed' AND customer_id != ''
 )
 GROUP BY customer_id""", settings=BIG_QUERY)
-    client.command(f"INSERT INTO {db}.{q(into('customers_state'))} (customer_id, orders, calls) "
-                   f"SELECT key, orders, calls FROM {db}.{customers}")
+    client.command(f"INSERT INTO {db}.{q(into('customers_state'))} (customer_id, {', '.join(CUSTOMER_LISTS)}) "
+                   f"SELECT key, {', '.join(CUSTOMER_LISTS)} FROM {db}.{customers}")
     add("customer", f"{db}.{customers}")
     out.customers = _count(client, f"SELECT count() FROM {db}.{customers}")
-    for name in (customers, "_rebuild_winners_purchase", "_rebuild_winners_call"):
+    for name in (customers, queue, *(f"_rebuild_winners_{etype}" for etype in kept)):
         client.command(f"DROP TABLE {db}.{name}")
     say("dead letters and positions")
     _ingest(client, db, tz, "dead_letters", "dead_letters", None, into)
@@ -196,9 +240,13 @@ def reconcile(client, database: str, timezone: str, progress=None) -> list[Diffe
         diffs.append(_diff(client, "sums", live_rows, want_rows))
         for etype in FACT_TABLE:
             k = key(etype)
-            live = f"SELECT {k}, event_id, {_POS} FROM {db}.{q(state_table(etype))} WHERE found = 1"
-            want = f"SELECT {k}, event_id, {_POS} FROM {db}.{q(scratch(state_table(etype)))} WHERE found = 1"
+            cols = ", ".join([k, "event_id", _POS] + [n for n, _, _, _ in aggregates(etype)])
+            live = f"SELECT {cols} FROM {db}.{q(state_table(etype))} WHERE found = 1"
+            want = f"SELECT {cols} FROM {db}.{q(scratch(state_table(etype)))} WHERE found = 1"
             diffs.append(_diff(client, state_table(etype), live, want))
+        cols = "followup_id, event_id, u_found, u_event_id, u_first_contact"
+        diffs.append(_diff(client, "queue_state", f"SELECT {cols} FROM {db}.queue_state WHERE found = 1",
+                           f"SELECT {cols} FROM {db}.{q(scratch('queue_state'))} WHERE found = 1"))
         return [d for d in diffs if d.cells]
     finally:
         for name in DERIVED_TABLES:

@@ -18,6 +18,8 @@ deduplication token. Each metric has its own rows (`metric`) and names its colum
 
 from __future__ import annotations
 
+from touchpulse.derived.spec import NO_TIME
+
 LC = "LowCardinality(String)"
 DT = "DateTime64(6, 'UTC')"
 # Kept for recovery: the insert of a batch's deltas is retried with the same token, and the
@@ -32,12 +34,13 @@ MEASURE_COLUMNS = [("c1", "sum", "Int64"), ("c2", "sum", "Int64"), ("c3", "sum",
                    ("c5", "sum", "Int64"), ("big", "sum", "Int128"), ("dec6", "sum", "Decimal(38, 6)"),
                    ("dec9", "sum", "Decimal(38, 9)"), ("dec12", "sum", "Decimal(76, 12)"),
                    ("last_ingested", "max", "DateTime64(3, 'UTC')"), ("last_occurred", "max", DT),
-                   ("rating", "any", "UInt8"), ("text", "any", "String")]
+                   ("rating", "any", "UInt8"), ("text", "any", "String"), ("details", "any", "Map(String, String)")]
 DEFAULTS = {"day": "toDate32('1970-01-01')", "touchpoint": "''", "d1": "''", "d2": "''", "hour": "toUInt8(0)",
             "value": "toInt64(0)", "value2": "toInt64(0)", "entity": "''", "wid": "toUInt64(0)", "at": "toDateTime64(0, 6, 'UTC')",
             "big": "toInt128(0)", "dec6": "toDecimal128(0, 6)", "dec9": "toDecimal128(0, 9)",
             "dec12": "toDecimal256(0, 12)", "last_ingested": "toDateTime64(0, 3, 'UTC')",
             "last_occurred": "toDateTime64(0, 6, 'UTC')", "rating": "toUInt8(0)", "text": "''",
+            "details": "CAST(map(), 'Map(String, String)')",
             "c1": "toInt64(0)", "c2": "toInt64(0)", "c3": "toInt64(0)", "c4": "toInt64(0)", "c5": "toInt64(0)"}
 
 # metric -> its column names -> physical columns.
@@ -67,6 +70,16 @@ METRICS = {
     "ingest": {"day": "day", "type": "d1", "accepted": "c1", "messages": "c2", "rejected": "c3"},
     "activity": {"day": "day", "touchpoint": "touchpoint", "type": "d1", "messages": "c1"},
     "latest": {"type": "d1", "last_ingested": "last_ingested", "last_occurred": "last_occurred"},
+    # One row per follow-up as the team sees it (derived/loop.py): its state and resolution, when it
+    # was raised (its survey answer's occurred_at: the due time is added at query time), its first
+    # contact and its closing, in microseconds since the epoch (NO_TIME: none yet), and what the
+    # queue shows of it. A new version of it (an update, a first contact) is a new `wid`.
+    "followup": {"day": "day", "touchpoint": "touchpoint", "state": "d1", "resolution": "d2", "followup_id": "entity",
+                 "wid": "wid", "at": "at", "first_contact_us": "value", "closed_us": "value2", "n": "c1",
+                 "score": "rating", "comment": "text", "details": "details"},
+    # A closed follow-up whose customer later answered 9-10 at its touchpoint within the window
+    # (a customer's lists: derived/loop.py), on the follow-up's day.
+    "recovered": {"day": "day", "touchpoint": "touchpoint", "followup_id": "entity", "n": "c1"},
     # Produce-to-visible lag of every event, in 10 ms buckets, measured by the insert that makes it visible.
     "freshness": {"day": "day", "type": "d1", "lag_10ms": "value", "events": "c1"},
 }
@@ -84,7 +97,11 @@ SOURCES = [
     ("loyalty", "customer", ("orders", "revenue", "active_customers", "new_customers", "interval_us", "intervals",
                              "lapse_delta")),
     ("resolution", "customer", ("n",)),
+    ("followup", "queue", ("n", "score", "comment", "details")),
+    ("recovered", "customer", ("n",)),
 ]
+# The source "queue" is a follow-up combined with its updates (derived/loop.py); "customer" is a
+# customer's lists: completed orders, calls, promoter answers and closed follow-ups.
 
 
 def _day(col: str, tz: str) -> str:
@@ -199,6 +216,15 @@ CALL = ("Tuple(call_id String, queued Int64, ended Int64, answered UInt8, inboun
         "agent String)")
 
 
+# A customer's survey answers of 9-10 (winning versions), sorted by time.
+PROMOTER = "Tuple(t Int64, response_id String, touchpoint String)"
+# A customer's closed follow-ups: raised at `t`, closed at `closed` (microseconds since the epoch).
+CLOSURE = "Tuple(followup_id String, t Int64, closed Int64, touchpoint String)"
+WIN_BACK_US = 30 * 86_400 * 1_000_000  # "within 30 days after" the closing (docs/metrics.md)
+# A customer's lists, as customers_state keeps them and the "customer" source names them.
+CUSTOMER_LISTS = ("orders", "calls", "promoters", "closures")
+
+
 def _at(t_us: str) -> str:
     return f"fromUnixTimestamp64Micro({t_us}, 'UTC')"
 
@@ -254,6 +280,34 @@ def _loyalty(src: str, p: str, s: str, tz: str) -> str:
                            [(month_k, 0), (lapse_month, 1), (next_month, 2), (month_k, 3)]) AS ev"""
 
 
+def _followups(src: str, p: str, s: str, tz: str) -> str:
+    """A follow-up raised (`found`) in its present state: `new` until its first update."""
+    u = f"{p}u_found = 1"
+    closed = f"({u} AND {p}u_status = 'closed')"
+    wid = (f"cityHash64({p}event_id, {p}src_topic, {p}src_partition, {p}src_offset, {p}u_found, {p}u_event_id, "
+           f"{p}u_src_topic, {p}u_src_partition, {p}u_src_offset, {p}u_first_contact)")
+    details = (f"map('customer_id', {p}customer_id, 'response_id', {p}response_id, 'brand', {p}brand, "
+               f"'kind', {p}kind, 'event_id', {p}event_id, 'created_at', toString({p}created_at), "
+               f"'owner', if({u}, {p}u_owner, ''), 'note', if({u}, {p}u_note, ''), "
+               f"'updated_at', if({u}, toString({p}u_occurred_at), ''))")
+    return (f"SELECT {_day(p + 'occurred_at', tz)} AS day, {p}touchpoint AS touchpoint, "
+            f"if({u}, {p}u_status, 'new') AS state, if({closed}, {p}u_resolution, '') AS resolution, "
+            f"key AS followup_id, {wid} AS wid, {p}occurred_at AS at, "
+            f"if({u}, {p}u_first_contact, toInt64({NO_TIME})) AS first_contact_us, "
+            f"if({closed}, toUnixTimestamp64Micro({p}u_occurred_at), toInt64({NO_TIME})) AS closed_us, "
+            f"toInt64({s}) AS n, {p}score AS score, {p}comment AS comment, {details} AS details "
+            f"FROM {src} WHERE {p}found = 1")
+
+
+def _recovered(src: str, p: str, s: str, tz: str) -> str:
+    """A customer's closed follow-ups followed, at the same touchpoint, by a promoter answer
+    strictly after the closing and at most WIN_BACK_US after it."""
+    won = (f"arrayExists(y -> y.touchpoint = x.touchpoint AND y.t > x.closed AND y.t <= x.closed + {int(WIN_BACK_US)}, "
+           f"{p}promoters)")
+    return (f"SELECT {_day(_at('x.t'), tz)} AS day, x.touchpoint AS touchpoint, x.followup_id AS followup_id, "
+            f"toInt64({s}) AS n FROM {src} ARRAY JOIN {p}closures AS x WHERE {won}")
+
+
 def rows(metric: str, source: str, src: str, p: str, s: str, tz: str) -> str:
     """SELECT of `metric`'s named columns contributed by the versions (or customers) in `src`,
     whose columns are named `{p}column` (and the entity key `key`), with sign `s`."""
@@ -275,6 +329,10 @@ def rows(metric: str, source: str, src: str, p: str, s: str, tz: str) -> str:
         return _agents(src, p, s, tz)
     if metric == "resolution":
         return _resolution(src, p, s, tz)
+    if metric == "followup":
+        return _followups(src, p, s, tz)
+    if metric == "recovered":
+        return _recovered(src, p, s, tz)
     raise ValueError(f"no contribution rows for {metric} from {source}")
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from touchpulse.clickhouse.quoting import literal, q
 from touchpulse.derived.changes import state_table
-from touchpulse.derived.spec import FACT_TABLE, key, version_columns
-from touchpulse.derived.sums import CALL, DEDUP_WINDOW, KEY_COLUMNS, MEASURE_COLUMNS, ORDER
+from touchpulse.derived.loop import queue_columns
+from touchpulse.derived.spec import FACT_TABLE, key, state_columns
+from touchpulse.derived.sums import CALL, CLOSURE, DEDUP_WINDOW, KEY_COLUMNS, MEASURE_COLUMNS, ORDER, PROMOTER
 
 POSITION_KEY = "concat(src_topic, '#', toString(src_partition))"
 
@@ -18,8 +19,11 @@ def state_statements(db: str, on: str) -> list[str]:
     out = []
     for etype in FACT_TABLE:
         k = key(etype)
-        cols = ",\n    ".join(f"{n} {t}" for n, t in [("found", "UInt8")] + version_columns(etype))
+        cols = ",\n    ".join(f"{n} {t}" for n, t in [("found", "UInt8")] + state_columns(etype))
         out.append(_kv(db, on, state_table(etype), f"{k} String,\n    {cols}", k))
+    # Each follow-up combined with its updates (derived/loop.py).
+    cols = ",\n    ".join(f"{n} {t}" for n, t in queue_columns())
+    out.append(_kv(db, on, "queue_state", f"followup_id String,\n    {cols}", "followup_id"))
     # Per event type and event_id, its first copy (key `type:event_id`).
     out.append(_kv(db, on, "seen", """k String,
     entity String,
@@ -27,12 +31,13 @@ def state_statements(db: str, on: str) -> list[str]:
     src_topic String,
     src_partition UInt32,
     src_offset UInt64""", "k"))
-    out.append(_kv(db, on, "customers_state", f"customer_id String,\n    orders Array({ORDER}),\n    calls Array({CALL})",
+    out.append(_kv(db, on, "customers_state", f"customer_id String,\n    orders Array({ORDER}),\n    calls Array({CALL}),\n"
+                                             f"    promoters Array({PROMOTER}),\n    closures Array({CLOSURE})",
                    "customer_id"))
     # Per topic partition, the offset after the last one whose batch was applied: a replayed
     # message (after a crash or a rebalance) is recognised before any work is done for it.
     out.append(_kv(db, on, "positions", "k String,\n    next_offset UInt64", "k"))
-    # Notices of (customer, order) a batch owes to the customers topic, until they are published.
+    # Notices (owner, kind, id) a batch owes to the customers topic, until they are published.
     out.append(_kv(db, on, "outbox", "k String,\n    customer_id String,\n    kind String,\n    entity_id String,\n"
                                      "    batch_id String", "k"))
     # Batches whose maintenance started and did not finish (maintenance.py recovers them).
@@ -64,5 +69,5 @@ def sums_statements(db: str, on: str, replicated: bool) -> list[str]:
             f"SETTINGS {window}"]
 
 
-DERIVED_TABLES = [state_table(etype) for etype in FACT_TABLE] + ["seen", "customers_state", "positions",
-                                                                  "open_batches", "outbox", "sums"]
+DERIVED_TABLES = [state_table(etype) for etype in FACT_TABLE] + ["queue_state", "seen", "customers_state",
+                                                                  "positions", "open_batches", "outbox", "sums"]

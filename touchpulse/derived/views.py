@@ -13,14 +13,14 @@ from __future__ import annotations
 from touchpulse.clickhouse.quoting import literal
 from touchpulse.core.metrics import nps_moe_sql, nps_sql, ratio_sql, weighted_quantile_sql
 from touchpulse.core.touchpoints import Targets
-from touchpulse.derived.spec import FACT_TABLE, fact_names, key, version_columns, version_names
+from touchpulse.derived.spec import FACT_TABLE, NO_TIME, key
 from touchpulse.derived.changes import state_table
 from touchpulse.derived.sums import summed
 
 ROLLING_DAYS = 7
 CONTRACT_VIEWS = ("nps_daily", "calls_daily", "calls_hourly", "reviews_daily", "purchases_daily",
-                  "calls_resolution_daily", "agents_daily")
-EXTRA_VIEWS = ("nps_rolling_7d", "loyalty_monthly", "ingest_daily")
+                  "calls_resolution_daily", "agents_daily", "followups_daily")
+EXTRA_VIEWS = ("nps_rolling_7d", "loyalty_monthly", "ingest_daily", "followup_queue")
 # Winning-version columns of the *_latest views, entity key first.
 LATEST_COLUMNS = {
     "call": ["event_id", "occurred_at", "touchpoint", "customer_id", "attributes", "direction", "queued_at",
@@ -31,6 +31,8 @@ LATEST_COLUMNS = {
                "posted_at", "replied_at", "text"],
     "survey": ["event_id", "occurred_at", "touchpoint", "customer_id", "attributes", "score", "kind", "brand",
                "interaction_id", "comment"],
+    "followup_update": ["event_id", "occurred_at", "touchpoint", "customer_id", "attributes", "status", "resolution",
+                        "owner", "note"],
 }
 
 
@@ -77,8 +79,8 @@ LIMIT 1 BY {k}"""
 def build_views(db: str, tz: str, d: Targets) -> dict[str, str]:
     """name -> SELECT, in creation order. `db` is a quoted identifier, `tz` a string literal."""
     views: dict[str, str] = {}
-    for etype, table in FACT_TABLE.items():
-        views[f"{table}_latest"] = latest_view(db, etype)
+    for etype in LATEST_COLUMNS:
+        views[f"{FACT_TABLE[etype]}_latest"] = latest_view(db, etype)
 
     nps_cols = f"""responses, promoters, passives, detractors,
     {nps_sql('promoters', 'detractors', 'responses')} AS nps,
@@ -270,11 +272,85 @@ FROM (
 )
 WHERE orders > 0"""
 
+    views.update(followup_views(db, d))
+
     views["ingest_daily"] = f"""
 SELECT day, type, toUInt64(a) AS accepted, toUInt64(m - a) AS duplicates, toUInt64(r) AS rejected
 FROM (
     SELECT day, type, accepted AS a, messages AS m, rejected AS r
     FROM {summed(db, 'ingest')}
     WHERE a != 0 OR m != 0 OR r != 0
+)"""
+    return views
+
+
+def followup_views(db: str, d: Targets) -> dict[str, str]:
+    """The closed loop over its per-follow-up rows (sums.py, "followup" and "recovered"): the due
+    time is the follow-up's occurred_at plus its touchpoint's followup_hours, now (a changed target
+    re-states history), and "overdue" compares it with the moment of the query."""
+    due_us = f"toInt64(round({target('t', 'followup_hours', d.followup_hours)} * 3600e6))"
+    now_us = "toUnixTimestamp64Micro(now64(6))"
+    none = f"toInt64({NO_TIME})"
+    rows = f"""
+        SELECT 'followup' AS kind, f.day AS day, f.touchpoint AS touchpoint, f.followup_id AS followup_id, f.state AS state,
+            f.resolution AS resolution, toUnixTimestamp64Micro(f.at) AS at_us, f.first_contact_us AS first_us,
+            f.closed_us AS closed_us, f.n AS n, f.score AS score, f.comment AS comment, f.details AS details,
+            toInt64(0) AS won
+        FROM {summed(db, 'followup')} AS f
+        WHERE f.n > 0
+        UNION ALL
+        SELECT 'recovered', r.day, r.touchpoint, r.followup_id, '', '', 0, {none}, {none}, 0, 0, '',
+            CAST(map(), 'Map(String, String)'), r.n
+        FROM {summed(db, 'recovered')} AS r
+        WHERE r.n > 0"""
+    views = {}
+    views["followups_daily"] = f"""
+SELECT day, touchpoint, raised, contacted, closed, resolved, closed_in_time, raised - closed AS open, overdue, recovered,
+    {ratio_sql('closed', 'raised')} AS close_rate,
+    {ratio_sql('closed_in_time', 'raised')} AS in_time_rate,
+    if(contacted = 0, NULL, {weighted_quantile_sql('gaps', 0.5)} / 3600e6) AS contact_p50_hours
+FROM (
+    SELECT x.day AS day, x.touchpoint AS touchpoint,
+        toUInt64(sumIf(x.n, x.kind = 'followup')) AS raised,
+        toUInt64(sumIf(x.n, x.kind = 'followup' AND x.first_us != {none})) AS contacted,
+        toUInt64(sumIf(x.n, x.state = 'closed')) AS closed,
+        toUInt64(sumIf(x.n, x.state = 'closed' AND x.resolution = 'resolved')) AS resolved,
+        toUInt64(sumIf(x.n, x.state = 'closed' AND x.closed_us <= x.at_us + {due_us})) AS closed_in_time,
+        toUInt64(sumIf(x.n, x.kind = 'followup' AND x.state != 'closed' AND x.at_us + {due_us} < {now_us})) AS overdue,
+        toUInt64(sumIf(x.won, x.kind = 'recovered')) AS recovered,
+        sumMapIf([x.first_us - x.at_us], [x.n], x.kind = 'followup' AND x.first_us != {none}) AS gaps
+    FROM ({rows}
+    ) AS x
+    {targets_join(db, 't', ['followup_hours'])}x.touchpoint
+    GROUP BY day, touchpoint
+    HAVING raised > 0
+)"""
+
+    # The team's queue: one row per follow-up raised, oldest due first when read by the CLI.
+    def at(us: str) -> str:
+        # (the value under a NULL is read too: keep it a valid time)
+        return f"if({us} = {none}, NULL, fromUnixTimestamp64Micro(if({us} = {none}, 0, {us}), 'UTC'))"
+
+    views["followup_queue"] = f"""
+SELECT day, touchpoint, followup_id, details['customer_id'] AS customer_id, score, comment,
+    fromUnixTimestamp64Micro(at_us, 'UTC') AS occurred_at, fromUnixTimestamp64Micro(due_us, 'UTC') AS due_at,
+    state, if(state = 'closed', resolution, NULL) AS resolution, details['owner'] AS owner, details['note'] AS note,
+    {at('first_us')} AS first_contact_at, {at('closed_us')} AS closed_at,
+    toUInt8(state != 'closed' AND due_us < {now_us}) AS overdue, toUInt8(won > 0) AS won_back,
+    if(details['updated_at'] = '', NULL, toDateTime64(details['updated_at'], 6, 'UTC')) AS updated_at,
+    details['response_id'] AS response_id, details['brand'] AS brand, details['kind'] AS kind,
+    details['event_id'] AS event_id, toDateTime64(details['created_at'], 3, 'UTC') AS created_at
+FROM (
+    SELECT x.day AS day, x.touchpoint AS touchpoint, x.followup_id AS followup_id,
+        anyIf(x.state, x.n > 0) AS state, anyIf(x.resolution, x.n > 0) AS resolution,
+        anyIf(x.at_us, x.n > 0) AS at_us, anyIf(x.at_us, x.n > 0) + any({due_us}) AS due_us,
+        anyIf(x.first_us, x.n > 0) AS first_us, anyIf(x.closed_us, x.n > 0) AS closed_us,
+        anyIf(x.score, x.n > 0) AS score, anyIf(x.comment, x.n > 0) AS comment, anyIf(x.details, x.n > 0) AS details,
+        sum(x.n) AS n, sum(x.won) AS won
+    FROM ({rows}
+    ) AS x
+    {targets_join(db, 't', ['followup_hours'])}x.touchpoint
+    GROUP BY day, touchpoint, followup_id
+    HAVING n > 0
 )"""
     return views

@@ -186,7 +186,7 @@ def produce_simulation(settings: Settings, days: int, seed: int, end_day: date, 
     return sent
 
 
-_KEYS = ("call_id", "order_id", "review_id", "response_id")
+_KEYS = ("call_id", "order_id", "review_id", "response_id", "followup_id")
 
 
 def _key_of(value: bytes) -> bytes | None:

@@ -11,7 +11,8 @@ from touchpulse.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TYPE_TOPICS = {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys"}
+TYPE_TOPICS = {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys",
+               "followup_update": "followup_updates"}
 
 
 class KafkaUnavailable(RuntimeError):

@@ -1,7 +1,8 @@
 """Synthetic traffic for demos and tests: `touchpulse simulate --days N --seed S`.
 
 Produces contract-v1 messages for a telecom's calls, purchases, reviews and NPS surveys
-with the patterns the dashboards exist to reveal (see profiles.py), and, unless told not
+with the patterns the dashboards exist to reveal (see profiles.py), the call-back team's
+updates on the follow-ups the low answers raise (loop.py), and, unless told not
 to, the mess real producers send: broken messages, exact re-sends and late arrivals.
 Pure and deterministic: one seeded `random.Random`, no wall clock, no I/O.
 """
@@ -17,16 +18,20 @@ from typing import Iterator
 import orjson
 
 from touchpulse.core.business_time import business_zone
-from touchpulse.core.events import EVENT_TYPES
 from touchpulse.core.touchpoints import Registry
 from touchpulse.simulate import profiles as P
+from touchpulse.simulate.loop import CallBackTeam
 from touchpulse.simulate.world import World
 
 BAD_SHARE = 0.003
 DUPLICATE_SHARE = 0.005
 LATE_SHARE = 0.002
 # Measured average messages per simulated day (weekends included), for progress bars.
-MESSAGES_PER_DAY = 3750
+MESSAGES_PER_DAY = 4480
+
+# The types a corrupted message may stray to (kept as they were before follow-up updates, so a
+# seed yields the traffic it always did).
+_CORE_TYPES = ("call", "purchase", "review", "survey")
 
 __all__ = ["simulate", "estimate_count"]
 
@@ -66,6 +71,8 @@ def simulate(days: int, seed: int, end_day: date, registry: Registry, timezone: 
             return  # has not happened yet at the end of the window
         if not errors:
             push(t, etype, orjson.dumps(doc))
+            if etype == "survey":
+                team.answered(t, doc)
             return
         r = rng.random()
         if r < BAD_SHARE:
@@ -80,7 +87,15 @@ def simulate(days: int, seed: int, end_day: date, registry: Registry, timezone: 
             late.append((t, seq, etype, raw))
         else:
             push(t, etype, raw)
+        if etype == "survey":  # a valid answer: the call-back team sees its follow-up, if any
+            team.answered(t, doc)
 
+    def send(t: float, etype: str, doc: dict) -> None:
+        """The team's messages: on time and intact (they do not draw on the traffic's randomness)."""
+        if t < end_ts:
+            push(t, etype, orjson.dumps(doc))
+
+    team = CallBackTeam(seed, tag, lambda tp: registry.targets(tp).followup_hours, send)
     world = World(rng, zone, tag, first, emit, extra=[s for s in registry.slugs if s not in P.NPS_MIX])
     for i in range(days):
         d = first + timedelta(days=i)
@@ -111,7 +126,7 @@ def _corrupt(rng: random.Random, etype: str, doc: dict) -> tuple[str, bytes]:
     elif kind == "naive_ts":
         bad["occurred_at"] = bad["occurred_at"][:23]  # YYYY-MM-DDTHH:MM:SS.mmm, offset lost
     elif kind == "wrong_topic":
-        return rng.choice([t for t in EVENT_TYPES if t != etype]), orjson.dumps(doc)
+        return rng.choice([t for t in _CORE_TYPES if t != etype]), orjson.dumps(doc)
     elif kind == "score_11":
         bad["score"] = 11
     else:

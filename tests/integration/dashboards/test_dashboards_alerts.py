@@ -27,6 +27,8 @@ def client(chdb_client):
     c.command(f"CREATE TABLE {DB}.calls_daily (day Date32, touchpoint String, offered UInt64, answered_in_sla UInt64, "
               f"short_abandoned UInt64) ENGINE = Memory")
     c.command(f"CREATE TABLE {DB}.reviews_overdue (touchpoint String, review_id String) ENGINE = Memory")
+    c.command(f"CREATE TABLE {DB}.followup_queue (touchpoint String, followup_id String, overdue UInt8) "
+              "ENGINE = Memory")
     rows = []
 
     def days(first: int, last: int, tp: str, n: int, p: int, d: int, brand: str = "own"):
@@ -51,6 +53,9 @@ def client(chdb_client):
         column_names=["day", "touchpoint", "offered", "answered_in_sla", "short_abandoned"])
     c.insert(f"{DB}.reviews_overdue", [["shop", "r1"], ["shop", "r2"], ["app", "r3"]],
              column_names=["touchpoint", "review_id"])
+    queue = [["behind", f"b{i}", 1] for i in range(11)] + [["behind", "b-open", 0]]  # 11 overdue: fires
+    queue += [["coping", f"c{i}", 1] for i in range(10)] + [["coping", f"c-open{i}", 0] for i in range(30)]
+    c.insert(f"{DB}.followup_queue", queue, column_names=["touchpoint", "followup_id", "overdue"])
     yield c
     c.command(f"DROP DATABASE IF EXISTS {DB}")
 
@@ -92,3 +97,11 @@ def test_service_level_fires_under_the_goal_today_only(client, rules):
 def test_overdue_reviews_fire_per_touchpoint(client, rules):
     fired, _ = evaluate(client, rules["touchpulse-reviews-overdue"])
     assert fired == {"shop": 2.0, "app": 1.0}
+
+
+def test_overdue_followups_fire_past_the_threshold_only(client, rules):
+    from touchpulse.dashboards.alerts import OVERDUE_FOLLOWUPS
+    fired, values = evaluate(client, rules["touchpulse-followups-overdue"])
+    assert OVERDUE_FOLLOWUPS == 10
+    assert fired == {"behind": 11.0}  # 10 overdue is at the threshold, not past it; open ones never count
+    assert values == {"behind": 11.0, "coping": 10.0}

@@ -36,8 +36,8 @@ def test_first_run_creates_everything_and_a_second_run_writes_nothing(grafana, a
     first = provision(api, models, datasource)
     assert first == {"folder": {"created": 1, "updated": 0, "unchanged": 0},
                      "datasource": {"created": 1, "updated": 0, "unchanged": 0},
-                     "dashboards": {"created": 6, "updated": 0, "unchanged": 0},
-                     "alert_rules": {"created": 3, "updated": 0, "unchanged": 0}}
+                     "dashboards": {"created": 7, "updated": 0, "unchanged": 0},
+                     "alert_rules": {"created": 4, "updated": 0, "unchanged": 0}}
     assert {uid: grafana.dashboard_version(uid) for uid in models} == dict.fromkeys(models, 1)
     stored = grafana.state.dashboards["touchpulse-nps"]
     assert stored["folderUid"] == "touchpulse" and stored["dashboard"]["panels"] == models["touchpulse-nps"]["panels"]
@@ -52,8 +52,8 @@ def test_first_run_creates_everything_and_a_second_run_writes_nothing(grafana, a
     second = provision(api, build_all(TOUCHPOINTS, timezone="Europe/Moscow"), datasource)
     assert second == {"folder": {"created": 0, "updated": 0, "unchanged": 1},
                       "datasource": {"created": 0, "updated": 0, "unchanged": 1},
-                      "dashboards": {"created": 0, "updated": 0, "unchanged": 6},
-                      "alert_rules": {"created": 0, "updated": 0, "unchanged": 3}}
+                      "dashboards": {"created": 0, "updated": 0, "unchanged": 7},
+                      "alert_rules": {"created": 0, "updated": 0, "unchanged": 4}}
     assert len(grafana.state.writes) == writes  # not a single write: no new versions anywhere
     assert all(len(v) == 1 for v in grafana.state.versions.values())
 
@@ -62,7 +62,7 @@ def test_only_changed_dashboards_get_a_new_version(grafana, api, datasource):
     provision(api, build_all(TOUCHPOINTS), datasource)
     result = provision(api, build_all(TOUCHPOINTS + ["pop_up_store"]), datasource)
     # the new touchpoint is in the touchpoint variable of every dashboard that has one
-    assert result["dashboards"] == {"created": 0, "updated": 5, "unchanged": 1}
+    assert result["dashboards"] == {"created": 0, "updated": 6, "unchanged": 1}
     assert grafana.dashboard_version("touchpulse-pipeline") == 1
     assert grafana.dashboard_version("touchpulse-nps") == 2
     assert "'pop_up_store'" in grafana.state.dashboards["touchpulse-nps"]["dashboard"]["templating"]["list"][0]["query"]
@@ -73,7 +73,7 @@ def test_a_human_edit_is_detected_and_replaced_by_the_code(grafana, api, datasou
     provision(api, models, datasource)
     grafana.edit_dashboard("touchpulse-reviews", title="Reviews (edited by hand)")
     result = provision(api, models, datasource)
-    assert result["dashboards"] == {"created": 0, "updated": 1, "unchanged": 5}
+    assert result["dashboards"] == {"created": 0, "updated": 1, "unchanged": 6}
     assert grafana.state.dashboards["touchpulse-reviews"]["dashboard"]["title"] == "Reviews"
     assert grafana.dashboard_version("touchpulse-reviews") == 3
 
@@ -147,7 +147,7 @@ def test_a_changed_datasource_or_rule_is_updated_in_place(grafana, api, datasour
     moved = clickhouse_datasource("https://grafana_reader:pw@ch.internal:8443", "touchpulse")
     result = provision(api, models, moved, service_level_target=0.9)
     assert result["datasource"] == {"created": 0, "updated": 1, "unchanged": 0}
-    assert result["alert_rules"] == {"created": 0, "updated": 1, "unchanged": 2}  # the service-level goal moved
+    assert result["alert_rules"] == {"created": 0, "updated": 1, "unchanged": 3}  # the service-level goal moved
     ds = grafana.state.datasources["touchpulse-clickhouse"]
     assert ds["jsonData"]["host"] == "ch.internal" and ds["jsonData"]["secure"] is True and ds["version"] == 2
     rule = grafana.state.rules["touchpulse-service-level"]

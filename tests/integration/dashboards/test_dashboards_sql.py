@@ -10,7 +10,7 @@ import pytest
 from tests.support.facts import TOPIC_OF, TOPIC_TYPES, load_simulated
 from touchpulse.clickhouse.dashboard_views import DASHBOARD_VIEWS, dashboard_view_statements
 from touchpulse.clickhouse.schema import SchemaOptions
-from touchpulse.clickhouse.writer import FactWriter
+from touchpulse.clickhouse.writer import FactWriter, LocalNotices
 from touchpulse.core.touchpoints import load_registry
 from touchpulse.dashboards.build import build_all, panels
 from touchpulse.dashboards.check import panel_queries, resolve_variables, run_dashboard
@@ -134,7 +134,7 @@ def test_a_touchpoint_new_in_the_data_gets_its_panels(chdb_client):
     topic = TOPIC_OF["survey"]
     stamp = datetime.combine(END, time(12), timezone.utc)
     messages = [Message(topic, 0, 10_000_000 + i, None, raw, stamp) for i, raw in enumerate(surveys)]
-    FactWriter(chdb_client, db).write(process_batch(messages, TOPIC_TYPES, REGISTRY, followup_below=8, now=stamp))
+    LocalNotices(FactWriter(chdb_client, db)).write(process_batch(messages, TOPIC_TYPES, REGISTRY, followup_below=8, now=stamp))
 
     models = build_all(REGISTRY.slugs, database=db, timezone=TZ)  # built before anyone knew the new slug
     run = lambda s: chdb_client.query(s).result_rows  # noqa: E731
@@ -167,3 +167,4 @@ def test_alert_rule_queries_run_on_the_real_views(sim):
     # every voice touchpoint had calls that day; enough answers for a baseline at the busy touchpoints
     assert counts["touchpulse-service-level"] >= 5 and counts["touchpulse-nps-drop"] >= 3
     assert counts["touchpulse-reviews-overdue"] >= 3
+    assert counts["touchpulse-followups-overdue"] >= 3  # the simulated team leaves some follow-ups behind

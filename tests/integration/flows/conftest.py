@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests.support.facts import TOPIC_OF, TOPIC_TYPES, load_simulated
-from touchpulse.clickhouse.writer import FactWriter
+from touchpulse.clickhouse.writer import FactWriter, LocalNotices
 from touchpulse.core.touchpoints import load_registry
 from touchpulse.settings import Settings, load_settings
 from touchpulse.streams.batch import Message, process_batch
@@ -68,6 +68,6 @@ def write_events(flows_db):
         batch = [Message(TOPIC_OF[d["type"]], 0, next(offsets), None, orjson.dumps(d), now) for d in docs]
         outcome = process_batch(batch, TOPIC_TYPES, registry, followup_below=8, now=now)
         assert not outcome.dead_letters, outcome.dead_letters
-        FactWriter(flows_db, DB).write(outcome)
+        LocalNotices(FactWriter(flows_db, DB)).write(outcome)
 
     return write

@@ -105,13 +105,13 @@ def test_refresh_dashboards_flow(prefect_server, flows_db, flow_settings, write_
         registry = load_registry()
         assert set(registry.slugs) <= set(result["touchpoints"]) and result["new_touchpoints"] == []
         uids = {p.stem for p in out.glob("*.json")}
-        assert len(uids) == 6 and {Path(p).stem for p in result["written"]} == uids
+        assert len(uids) == 7 and {Path(p).stem for p in result["written"]} == uids
         assert set(grafana.state.dashboards) == uids
         assert all(grafana.dashboard_version(uid) == 1 for uid in uids)
         ds = grafana.state.datasources["touchpulse-clickhouse"]
         assert ds["jsonData"]["host"] == "clickhouse.internal" and ds["jsonData"]["defaultDatabase"] == DB
         assert ds["secureJsonData"] == {"password": "reader-pw"}
-        assert result["provisioned"]["dashboards"]["created"] == 6
+        assert result["provisioned"]["dashboards"]["created"] == 7
 
         # One annotation per run of significant 7-day NPS changes, on both NPS dashboards.
         expected = significant_starts(flows_db)
@@ -127,7 +127,7 @@ def test_refresh_dashboards_flow(prefect_server, flows_db, flow_settings, write_
         writes = len(grafana.state.writes)
         again = refresh_dashboards(flows_db, settings, out_dir=out, api=api)
         assert again.changed_files == [] and len(grafana.state.writes) == writes
-        assert again.provisioned["dashboards"] == {"created": 0, "updated": 0, "unchanged": 6}
+        assert again.provisioned["dashboards"] == {"created": 0, "updated": 0, "unchanged": 7}
         assert (again.annotations.created, again.annotations.unchanged) == (0, 2 * len(expected))
 
         # A touchpoint that starts sending events gets its panels on the next refresh.

@@ -67,7 +67,8 @@ def review(posted: str, replied: str | None, tp: str = "call_centre", **kw) -> d
     return event("review", occurred, tp, **body)
 
 
-TOPIC = {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys"}
+TOPIC = {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys",
+         "followup_update": "followup_updates"}
 
 
 def records(*docs: dict) -> list[tuple[str, bytes, bytes]]:
@@ -432,8 +433,8 @@ def test_every_view_is_served_by_touchpulse_query(warehouse):
     from touchpulse.clickhouse.queries import VIEWS
     assert set(ALL_VIEWS) <= set(VIEWS)
     wh = warehouse()
-    wh.send(records(survey(9), order(1, customer_id="ann")))
+    wh.send(records(survey(9), survey(3), order(1, customer_id="ann")))
     served = {view: len(wh.view(view)) for view in ALL_VIEWS}
     assert served == {"nps_daily": 1, "calls_daily": 0, "calls_hourly": 0, "reviews_daily": 0, "purchases_daily": 1,
-                      "calls_resolution_daily": 0, "agents_daily": 0,
-                      "nps_rolling_7d": 1, "loyalty_monthly": 1, "ingest_daily": 2}
+                      "calls_resolution_daily": 0, "agents_daily": 0, "followups_daily": 1,
+                      "nps_rolling_7d": 1, "loyalty_monthly": 1, "ingest_daily": 2, "followup_queue": 1}

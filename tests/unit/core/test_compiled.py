@@ -21,7 +21,7 @@ from touchpulse.core import compiled
 from touchpulse.core.events import Event, Rejected, parse_event, parse_event_detailed
 
 UTC = timezone.utc
-TYPES = ("call", "purchase", "review", "survey")
+TYPES = ("call", "purchase", "review", "survey", "followup_update")
 SETTINGS = settings(max_examples=400, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -114,7 +114,7 @@ FIELD_VALUES = {
     "event_id": texts, "customer_id": texts, "source": texts, "call_id": texts, "order_id": texts,
     "review_id": texts, "response_id": texts, "agent_id": texts, "interaction_id": texts,
     "text": texts | st.sampled_from(["x" * 10_000, "x" * 10_001]), "comment": texts,
-    "type": st.sampled_from([*TYPES, "CALL", "followup_update", 1]), "version": st.sampled_from([1, 1.0, True, "1", 2, 0]),
+    "type": st.sampled_from([*TYPES, "CALL", "followup", 1]), "version": st.sampled_from([1, 1.0, True, "1", 2, 0]),
     "touchpoint": slugs, "platform": slugs, "brand": slugs,
     "occurred_at": timestamps(), "queued_at": timestamps(), "answered_at": timestamps(), "ended_at": timestamps(),
     "posted_at": timestamps(), "replied_at": timestamps(),
@@ -124,6 +124,9 @@ FIELD_VALUES = {
     "hold_seconds": numbers, "wrap_seconds": numbers, "item_count": numbers, "rating": numbers, "score": numbers,
     "amount": numbers | amount_texts, "currency": st.sampled_from(["EUR", "USD", "eur", "EU", "EURO", "ЕВР", "E1R"]),
     "attributes": st.dictionaries(texts, texts, max_size=34) | json_values,
+    "followup_id": texts, "owner": texts, "note": texts | st.sampled_from(["x" * 10_000, "x" * 10_001]),
+    "status": st.sampled_from(["assigned", "contacted", "closed", "closed", "CLOSED", "", 1]),
+    "resolution": st.sampled_from(["resolved", "unresolved", "unreachable", "fixed", ""]),
 }
 TYPE_FIELDS = {
     "call": ("call_id", "direction", "queued_at", "answered_at", "ended_at", "hold_seconds", "wrap_seconds",
@@ -131,6 +134,7 @@ TYPE_FIELDS = {
     "purchase": ("order_id", "amount", "currency", "item_count", "status"),
     "review": ("review_id", "platform", "rating", "posted_at", "replied_at", "text"),
     "survey": ("response_id", "score", "kind", "brand", "interaction_id", "comment"),
+    "followup_update": ("followup_id", "status", "resolution", "owner", "note"),
 }
 ENVELOPE = ("event_id", "type", "version", "occurred_at", "touchpoint", "customer_id", "attributes", "source")
 
@@ -149,9 +153,12 @@ def base(etype: str, t0: datetime) -> dict:
     elif etype == "review":
         doc.update(review_id="rev-1", platform="google_maps", rating=4, posted_at=ts(t0 - timedelta(hours=1)),
                    replied_at=ts(t0), text="fine")
-    else:
+    elif etype == "survey":
         doc.update(response_id="srv-1", score=6, kind="transactional", brand="own", interaction_id="call-1",
                    comment="slow")
+    else:
+        doc.update(followup_id="fu-1", status="closed", resolution="unreachable", owner="anna",
+                   note="no answer three times")
     return doc
 
 
@@ -259,7 +266,8 @@ def test_amounts(amount, on_topic):
 
 
 TIMESTAMP_FIELDS = {"call": ("occurred_at", "queued_at", "answered_at", "ended_at"), "purchase": ("occurred_at",),
-                    "review": ("occurred_at", "posted_at", "replied_at"), "survey": ("occurred_at",)}
+                    "review": ("occurred_at", "posted_at", "replied_at"), "survey": ("occurred_at",),
+                    "followup_update": ("occurred_at",)}
 
 
 @SETTINGS

@@ -22,17 +22,19 @@ VALID = {
     "review": {**ENVELOPE, "type": "review", "review_id": "r-1", "platform": "google_maps", "rating": 4,
                "posted_at": "2024-05-01T08:00:00Z"},
     "survey": {**ENVELOPE, "type": "survey", "response_id": "s-1", "score": 9},
+    "followup_update": {**ENVELOPE, "type": "followup_update", "followup_id": "f-1", "status": "contacted"},
 }
 REQUIRED = {
     "call": ("call_id", "queued_at", "ended_at"),
     "purchase": ("order_id", "amount", "currency"),
     "review": ("review_id", "platform", "rating", "posted_at"),
     "survey": ("response_id", "score"),
+    "followup_update": ("followup_id", "status"),
 }
 ENVELOPE_REQUIRED = ("event_id", "type", "version", "occurred_at", "touchpoint")
 TIMESTAMP_FIELDS = {"call": ("occurred_at", "queued_at", "answered_at", "ended_at"),
                     "purchase": ("occurred_at",), "review": ("occurred_at", "posted_at", "replied_at"),
-                    "survey": ("occurred_at",)}
+                    "survey": ("occurred_at",), "followup_update": ("occurred_at",)}
 REASON = re.compile(r"^field '([a-z_]+(?:\..*)?)': \S.*", re.S)
 
 
@@ -76,7 +78,7 @@ def test_valid_event_of_each_type_is_accepted_with_columns_in_table_order(etype)
     assert ev.event_id == "ev-1"
     assert list(ev.values) == [*COMMON_COLUMNS, *TYPE_COLUMNS[etype]]
     assert ev.entity_id == VALID[etype][{"call": "call_id", "purchase": "order_id", "review": "review_id",
-                                         "survey": "response_id"}[etype]]
+                                         "survey": "response_id", "followup_update": "followup_id"}[etype]]
 
 
 def test_validate_document_accepts_a_decoded_object():
@@ -88,6 +90,7 @@ def test_validate_document_accepts_a_decoded_object():
     ("call", "direction", "inbound"), ("call", "hold_seconds", 0), ("call", "wrap_seconds", 0),
     ("call", "answered_at", None), ("purchase", "item_count", 1), ("purchase", "status", "completed"),
     ("survey", "kind", "transactional"), ("survey", "brand", "own"), ("review", "replied_at", None),
+    ("followup_update", "resolution", ""), ("followup_update", "owner", ""), ("followup_update", "note", ""),
 ])
 def test_defaults_are_filled_in(etype, name, default):
     doc = without(etype, name)
@@ -176,6 +179,10 @@ def test_missing_required_field_is_rejected_naming_it(etype, name):
     ("review", "platform", "Google Maps"), ("review", "platform", ""),
     ("call", "queued_at", 1714557480), ("call", "ended_at", {"t": 1}), ("review", "posted_at", True),
     ("survey", "attributes", ["region"]), ("survey", "attributes", "region=north"),
+    ("followup_update", "followup_id", 7), ("followup_update", "status", "done"),
+    ("followup_update", "status", "Closed"), ("followup_update", "status", 1), ("followup_update", "status", ""),
+    ("followup_update", "resolution", "fixed"), ("followup_update", "resolution", ["resolved"]),
+    ("followup_update", "owner", 3), ("followup_update", "note", {"text": "x"}),
 ])
 def test_wrong_type_or_value_is_rejected_naming_the_field(etype, name, value):
     assert_rejected_field(event(etype, **{name: value}), name)
@@ -216,6 +223,9 @@ def test_attributes_at_most_32_keys():
     ("survey", "source", ["s", "s" * 64], ["", "s" * 65]),
     ("survey", "comment", ["", "x" * 10_000], ["x" * 10_001]),
     ("review", "text", ["", "ы" * 10_000], ["ы" * 10_001]),
+    ("followup_update", "followup_id", ["f", "f" * 256], ["", "f" * 257]),
+    ("followup_update", "owner", ["o", "o" * 128], ["", "o" * 129]),
+    ("followup_update", "note", ["", "n" * 10_000], ["n" * 10_001]),
 ])
 def test_ranges(etype, name, good, bad):
     for value in good:
@@ -223,6 +233,33 @@ def test_ranges(etype, name, good, bad):
         assert ev.values[name] == (Decimal(str(value)) if name == "amount" else value)
     for value in bad:
         assert_rejected_field(event(etype, **{name: value}), name)
+
+
+# --- follow-up updates --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status", ["assigned", "contacted", "closed"])
+def test_followup_update_statuses(status):
+    v = parse(event("followup_update", status=status, owner="anna", note="called, agreed a refund")).values
+    assert (v["status"], v["owner"], v["note"]) == (status, "anna", "called, agreed a refund")
+    # closed without a resolution is resolved; the others have none
+    assert v["resolution"] == ("resolved" if status == "closed" else "")
+
+
+@pytest.mark.parametrize("resolution", ["resolved", "unresolved", "unreachable"])
+def test_a_closed_followup_keeps_its_resolution(resolution):
+    assert parse(event("followup_update", status="closed", resolution=resolution)).values["resolution"] == resolution
+
+
+@pytest.mark.parametrize("status", ["assigned", "contacted"])
+def test_a_resolution_with_another_status_than_closed_is_rejected(status):
+    exc = assert_rejected_field(event("followup_update", status=status, resolution="resolved"), "resolution")
+    assert "closed" in exc.reason and status in exc.reason
+    # null means absent, which is fine
+    assert parse(event("followup_update", status=status, resolution=None)).values["resolution"] == ""
+
+
+def test_a_followup_update_with_a_bad_status_and_a_resolution_names_the_status():
+    assert_rejected_field(event("followup_update", status="done", resolution="resolved"), "status")
 
 
 # --- timestamps ----------------------------------------------------------------------------------------

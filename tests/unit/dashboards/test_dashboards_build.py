@@ -24,6 +24,8 @@ EXPECTED_PANELS = {
                               "Latest follow-ups"},
     "touchpulse-contact-centre": {"Service level", "Average speed of answer", "Abandonment", "Wait p90",
                                   "Missed calls by hour of day", "Service level by touchpoint"},
+    "touchpulse-closed-loop": {"Raised", "Open now", "Overdue now", "Closed in time", "Median time to contact",
+                              "Won back", "Touchpoints, most overdue first", "Overdue follow-ups, oldest due first"},
     "touchpulse-reviews": {"Average rating", "Reply rate", "Median reply time", "Unanswered past target",
                            "Unanswered past target, oldest first"},
     "touchpulse-loyalty": {"Orders", "Average check", "Repeat customers", "Active and lapsed customers by month",
@@ -66,7 +68,7 @@ def test_every_query_is_raw_clickhouse_sql_on_the_datasource_and_reads_only_view
     view_names = {"nps_daily", "nps_rolling_7d", "calls_daily", "calls_hourly", "reviews_daily", "purchases_daily",
                   "loyalty_monthly", "ingest_daily", "touchpoint_activity",
                   "followups_latest", "reviews_overdue", "dead_letters_daily", "ingest_freshness", "call_waits",
-                  "review_reply_times"}
+                  "review_reply_times", "followups_daily", "followup_queue"}
     seen = set()
     for uid, model in models.items():
         for p in panels(model):

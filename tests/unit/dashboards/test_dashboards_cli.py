@@ -21,7 +21,7 @@ def env(monkeypatch, tmp_path):
 def test_build_writes_every_dashboard_for_the_registry_touchpoints(tmp_path, capsys):
     assert main(["dashboards", "build", "--out", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out.split()
-    assert len(printed) == 6 and all(p.endswith(".json") for p in printed)
+    assert len(printed) == 7 and all(p.endswith(".json") for p in printed)
     nps = json.loads((tmp_path / "out" / "touchpulse-nps.json").read_text())
     var = nps["templating"]["list"][0]["query"]
     assert "'field_engineers'" in var and "'social_media'" in var  # from the bundled registry

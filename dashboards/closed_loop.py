@@ -1,0 +1,95 @@
+"""Closed loop: did the team call back the customers who scored low, in time, and did it win
+them back? The open and overdue queue per touchpoint, close and in-time rates, time to first
+contact, customers won back, and the overdue follow-ups themselves, oldest due first.
+
+Counts over days come from `followups_daily` (rates from summed counts, never averaged daily
+rates); the median time to contact over a range, and the queue, from `followup_queue`, one row
+per follow-up. "Overdue" and "open" are as of now, whatever the time range: a follow-up raised
+last month and still not handled is exactly what this dashboard is for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from touchpulse.dashboards import variables
+from touchpulse.dashboards.model import Context, dashboard, override, stat, table, thresholds, timeseries
+from touchpulse.dashboards.sql import any_of, where
+
+UID = "touchpulse-closed-loop"
+IN_TIME = "sum(closed_in_time) / nullIf(sum(raised), 0)"
+CLOSE_RATE = "sum(closed) / nullIf(sum(raised), 0)"
+CONTACT_HOURS = "(toUnixTimestamp64Micro(first_contact_at) - toUnixTimestamp64Micro(occurred_at)) / 3600e6"
+
+
+def build(ctx: Context) -> dict[str, Any]:
+    tp = any_of("touchpoint", "touchpoint")
+    f = ["$__dateFilter(day)", tp]
+    daily, queue = ctx.view("followups_daily"), ctx.view("followup_queue")
+    median_contact = f"quantileExactInclusive(0.5)({CONTACT_HOURS})"
+    rate_steps = thresholds((None, "red"), (0.6, "orange"), (0.8, "green"))
+    items = [
+        stat(ctx, "Raised", "Follow-ups raised by low answers on the selected days.", f"""
+            SELECT sum(raised) AS "Raised"
+            FROM {daily}
+            {where(*f)}""", width=4),
+        stat(ctx, "Open now", "Follow-ups not closed, whenever they were raised.", f"""
+            SELECT countIf(state != 'closed') AS "Open now"
+            FROM {queue}
+            {where(tp)}""", width=4),
+        stat(ctx, "Overdue now", "Open follow-ups past their due time, whenever they were raised.", f"""
+            SELECT countIf(overdue = 1) AS "Overdue now"
+            FROM {queue}
+            {where(tp)}""", steps=thresholds((None, "green"), (1, "orange"), (25, "red")), width=4),
+        stat(ctx, "Closed in time", "Closed within the touchpoint's followup_hours / raised.", f"""
+            SELECT {IN_TIME} AS "Closed in time"
+            FROM {daily}
+            {where(*f)}""", unit="percentunit", decimals=1, steps=rate_steps, width=4),
+        stat(ctx, "Median time to contact", "Hours from the answer to the first contact that reached the customer "
+                                            "(exact, contacted follow-ups only).", f"""
+            SELECT {median_contact} AS "Median time to contact"
+            FROM {queue}
+            {where(*f, 'first_contact_at IS NOT NULL')}""", unit="h", decimals=1, width=4),
+        stat(ctx, "Won back", "Closed follow-ups whose customer answered 9-10 at the same touchpoint within "
+                              "30 days of the closing.", f"""
+            SELECT sum(recovered) AS "Won back"
+            FROM {daily}
+            {where(*f)}""", steps=thresholds((None, "text"), (1, "green")), width=4),
+        timeseries(ctx, "Closed in time by touchpoint", "Share of each day's follow-ups closed within their due "
+                                                         "time (so far).", f"""
+            SELECT {ctx.day_time()} AS time, touchpoint, {IN_TIME} AS in_time_rate
+            FROM {daily}
+            {where(*f)}
+            GROUP BY time, touchpoint
+            ORDER BY time""", long_by="touchpoint", unit="percentunit", min_val=0, max_val=1, width=12),
+        timeseries(ctx, "Open and overdue by day raised", "Follow-ups of each day still open, and of those past due.",
+                   f"""
+            SELECT {ctx.day_time()} AS time, sum(open) AS "Open", sum(overdue) AS "Overdue"
+            FROM {daily}
+            {where(*f)}
+            GROUP BY time
+            ORDER BY time""", width=12),
+        table(ctx, "Touchpoints, most overdue first", "Over the selected days; open and overdue as of now.", f"""
+            SELECT touchpoint AS "Touchpoint", sum(raised) AS "Raised", sum(open) AS "Open",
+                sum(overdue) AS "Overdue", round({CLOSE_RATE}, 3) AS "Closed", round({IN_TIME}, 3) AS "Closed in time",
+                sum(contacted) AS "Contacted", sum(recovered) AS "Won back"
+            FROM {daily}
+            {where(*f)}
+            GROUP BY touchpoint
+            ORDER BY "Overdue" DESC, touchpoint""", width=24, height=8, overrides=[
+                override("byName", "Closed", unit="percentunit"),
+                override("byName", "Closed in time", unit="percentunit", thresholds=rate_steps,
+                         custom__cellOptions={"type": "color-text"})]),
+        table(ctx, "Overdue follow-ups, oldest due first",
+              "Every open follow-up past its due time, whatever the time range, with what the customer said.", f"""
+            SELECT due_at AS "Due", touchpoint AS "Touchpoint", customer_id AS "Customer", score AS "Score",
+                state AS "State", owner AS "Owner", comment AS "Comment", followup_id AS "Follow-up"
+            FROM {queue}
+            {where('overdue = 1', tp)}
+            ORDER BY due_at ASC, followup_id
+            LIMIT 200""", width=24, height=12, overrides=[override("byName", "Comment", custom__width=480)]),
+    ]
+    return dashboard(ctx, uid=UID, title="Closed loop",
+                     description="Follow-ups of low scores: the call-back queue, in-time rate, time to contact "
+                                 "and customers won back",
+                     tags=["touchpulse", "nps", "followups"], items=items, variables=[variables.touchpoint(ctx)])
