@@ -99,10 +99,10 @@ def missed_sentence(missed: dict[str, MissedCallers], day: date, name: Callable[
             f"Most at {', '.join(f'{name(s)} {n:,}' for n, s in worst)}.")
 
 
-def collect(client, db: str, day: date, registry: Registry) -> Resolution:
+def collect(client, database: str, day: date, registry: Registry) -> Resolution:
     """FCR counts per touchpoint around each one's judged day, and the day's missed callers.
-    `db` is the database name, unquoted; dates are bound parameters."""
-    db = q(db)
+    `database` is the name, unquoted; dates are bound parameters."""
+    db = q(database)
     windows = [tp.targets.repeat_window_hours for tp in registry.touchpoints.values()]
     longest = max([registry.defaults.repeat_window_hours, *windows])
     first = judged_day(day, longest) - timedelta(days=28)

@@ -99,3 +99,25 @@ def test_resolution_is_settled_only_once_the_repeat_window_has_closed(warehouse)
     everything = {(r["day"], r["touchpoint"]) for r in wh.view("calls_resolution_daily")}
     assert everything - set(settled) == {(five_days.date(), "tech_support"), ((now - timedelta(minutes=10)).date(),
                                                                               "call_centre")}
+
+
+def test_the_demo_line_reads_the_lunch_gap_from_the_view(warehouse):
+    from touchpulse.demo import callback_gap_line
+    from touchpulse.simulate.profiles import LUNCH_HOURS
+
+    assert LUNCH_HOURS == (13,)
+    wh = warehouse()
+    day = date(2024, 5, 10)
+
+    def at(h: int, m: int) -> datetime:
+        return datetime(day.year, day.month, day.day, h, m, tzinfo=timezone.utc)
+
+    calls = []
+    for i, (h, back_after) in enumerate([(10, 10), (11, 30), (15, 50), (16, None), (13, 80), (13, None), (13, 20)]):
+        calls.append(call(at(h, 5), None, 60, customer=f"k{i}"))
+        if back_after is not None:
+            calls.append(call(at(h, 6) + timedelta(minutes=back_after), 5, 60, customer=f"k{i}", direction="outbound"))
+    calls.append(call(at(10, 0) - timedelta(days=3), None, 60, customer="old"))  # outside the last 2 days
+    wh.send(calls)
+    line = callback_gap_line(wh.client, wh.database, day, 2, load_registry())
+    assert line == "Missed callers called back within 60 min: 75 % outside lunch, 33 % at lunch (13-14h), last 2 days\n"
