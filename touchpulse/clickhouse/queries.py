@@ -28,6 +28,8 @@ VIEWS: dict[str, tuple[str, str]] = {
     "calls_resolution_daily": ("day", "day, touchpoint"),
     "agents_daily": ("day", "day, touchpoint, agent_id"),
     "missed_not_called_back": ("day", "day, touchpoint, queued_at"),
+    "callbacks_hourly": ("day", "day, hour, touchpoint"),
+    "fcr_settled": ("day", "day, touchpoint"),
 }
 NO_TOUCHPOINT = {"ingest_daily"}
 
