@@ -24,7 +24,7 @@ def test_defaults(tmp_path, monkeypatch):
     assert s.clickhouse == f"chdb://{s.home / 'clickhouse'}" and s.embedded_clickhouse
     assert s.clickhouse.startswith("chdb:///") and not s.clickhouse.startswith("chdb:////")
     assert (s.database, s.topic_prefix, s.timezone, s.group) == ("touchpulse", "touchpulse.", "UTC", "touchpulse")
-    assert (s.followup_below, s.partitions, s.batch_size, s.batch_wait) == (8, 4, 5000, 0.5)
+    assert (s.followup_below, s.partitions, s.batch_size, s.batch_wait) == (8, 4, 20000, 0.5)
     assert s.touchpoints == default_registry_path()
     assert (s.kafka_security_protocol, s.log_level) == ("PLAINTEXT", "INFO")
     for key in ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password", "kafka_ssl_cafile",
