@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from touchpulse.serve.native import BLOCK_INFO, Unsupported, parse_type, reframe
+from tests.support.native import decode
+from touchpulse.serve.native import Unsupported, parse_type, reframe
 
 WIDE = """
 SELECT number AS n, toUInt8(number) AS u8, toInt16(-number) AS i16, toUInt128(number) AS u128,
@@ -26,46 +27,6 @@ SELECT number AS n, toUInt8(number) AS u8, toInt16(-number) AS i16, toUInt128(nu
 FROM numbers({rows:UInt64})
 SETTINGS max_block_size = 700
 """
-
-
-class _Source:
-    last_message = None
-    exception_tag = None
-
-    def __init__(self, data: bytes):
-        self.data = data
-
-    @property
-    def gen(self):
-        yield self.data
-
-    def close(self):
-        pass
-
-
-def decode(data: bytes, revision: int) -> list[tuple]:
-    from clickhouse_connect.datatypes.registry import get_from_name
-    from clickhouse_connect.driver.ctypes import RespBuffCls
-    from clickhouse_connect.driver.exceptions import StreamCompleteException
-    from clickhouse_connect.driver.query import QueryContext
-
-    source, ctx, out = RespBuffCls(_Source(data)), QueryContext(), []
-    while True:
-        try:
-            if revision:
-                assert bytes(source.read_bytes(8)) == BLOCK_INFO
-            columns = source.read_leb128()
-        except StreamCompleteException:
-            return out
-        rows = source.read_leb128()
-        values = []
-        for _ in range(columns):
-            source.read_leb128_str()
-            type_name = source.read_leb128_str()
-            if revision >= 54454:
-                assert source.read_byte() == 0, type_name
-            values.append(list(get_from_name(type_name).read_column(source, rows, ctx)) if rows else [])
-        out += list(zip(*values))
 
 
 @pytest.fixture(scope="module")

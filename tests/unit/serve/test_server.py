@@ -16,7 +16,7 @@ import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from tests.unit.serve.test_native import decode
+from tests.support.native import decode
 from touchpulse.serve import server as serve_server
 from touchpulse.serve.engine import Engine, escape_parameter
 from touchpulse.serve.server import ReadServer
