@@ -20,6 +20,8 @@ from touchpulse.serve import guard, native
 from touchpulse.serve.protocol import (BAD_ARGUMENTS, READONLY, SYNTAX_ERROR, ClickHouseError, QueryRequest)
 
 _CONNECT = threading.Lock()  # chDB's own wrappers serialise connect/close the same way
+MARK = "touchpulse-read"  # every read's log_comment: how a stopping worker finds (and cancels) them
+ABORTED = 236
 _CODE = re.compile(r"Code: (\d+)\. DB::Exception: ")
 _NAME_AT_END = re.compile(r"\. \(([A-Z][A-Z0-9_]*)\)(?: \(version [^)]*\))?\.?\s*$")
 _WRAPPER_SCOPE = re.compile(r"[.:]?\s*:?\s*In scope SELECT formatQuerySingleLine\(.*$", re.S)
@@ -50,6 +52,14 @@ class Engine:
         self.denied = guard.denied_table_functions(
             r[0] for r in self._rows(self._anchor, "SELECT name FROM system.table_functions"))
         self._classify = getattr(self._anchor, "classify_query", None)
+        self.closing = False
+        self.running = 0
+        self._running = threading.Lock()
+
+    def cancel(self) -> None:
+        """Cancel the reads still running (the worker is stopping): a query left running in the engine while
+        the process exits can crash it."""
+        self._anchor.query(f"KILL QUERY WHERE Settings['log_comment'] = {literal(MARK)} ASYNC", "TabSeparated")
 
     def close(self) -> None:
         with _CONNECT:
@@ -66,6 +76,17 @@ class Engine:
             raise ClickHouseError(SYNTAX_ERROR, "SYNTAX_ERROR", "Empty query")
         client_settings = guard.check_url_settings(request.settings, self.known_settings, self.limits)
         started = time.perf_counter()
+        with self._running:
+            if self.closing:
+                raise ClickHouseError(ABORTED, "ABORTED", "The worker is stopping: no new queries")
+            self.running += 1
+        try:
+            return self._run(request, client_settings, started)
+        finally:
+            with self._running:
+                self.running -= 1
+
+    def _run(self, request: QueryRequest, client_settings: dict[str, str], started: float) -> Answer:
         with _CONNECT:
             conn = self._chdb.connect(self.path)
         try:
@@ -95,6 +116,7 @@ class Engine:
         values.update(client_settings)
         level = "1" if str(client_settings.get("readonly", "")).strip() == "1" else "2"
         values.pop("readonly", None)
+        values["log_comment"] = MARK
         assignments = ", ".join(f"{q(name)} = {literal(value)}" for name, value in values.items())
         try:
             conn.query(f"SET {assignments}, readonly = {level}", "TabSeparated")

@@ -51,7 +51,7 @@ class ReadServer(ThreadingHTTPServer):
         self.display_name = display_name
         self.gate = threading.BoundedSemaphore(readers)
         self.connections = 0
-        self.running = 0
+        self._sockets: set = set()
         self._count = threading.Lock()
         self.pid = os.getpid()
         self.thread: threading.Thread | None = None
@@ -67,10 +67,11 @@ class ReadServer(ThreadingHTTPServer):
 
     def process_request(self, request, client_address):
         with self._count:
-            if self.connections >= MAX_CONNECTIONS:
+            if self.connections >= MAX_CONNECTIONS or self.engine.closing:
                 self.shutdown_request(request)
                 return
             self.connections += 1
+            self._sockets.add(request)
         super().process_request(request, client_address)
 
     def process_request_thread(self, request, client_address):
@@ -79,6 +80,7 @@ class ReadServer(ThreadingHTTPServer):
         finally:
             with self._count:
                 self.connections -= 1
+                self._sockets.discard(request)
 
     def authenticated(self, user: str, password: str) -> bool:
         ok_user = hmac.compare_digest(user.encode(), self.user.encode())
@@ -91,11 +93,28 @@ class ReadServer(ThreadingHTTPServer):
         self.thread.start()
 
     def stop(self, wait: float = 5.0) -> None:
+        """No new queries; idle keep-alive connections closed; queries in flight finish within `wait`
+        seconds or are cancelled (the engine must not be running one when the process exits)."""
+        self.engine.closing = True
         self.shutdown()
         self.server_close()
-        deadline = time.monotonic() + wait
-        while self.running and time.monotonic() < deadline:  # queries in flight finish (or time out)
-            time.sleep(0.05)
+        with self._count:
+            for sock in list(self._sockets):
+                try:
+                    sock.shutdown(socket.SHUT_RD)  # an idle handler wakes up and ends; a busy one still answers
+                except OSError:
+                    pass
+        if not self._drained(wait):
+            log.info("read endpoint: cancelling %d read(s) still running", self.engine.running)
+            self.engine.cancel()
+            if not self._drained(30.0):
+                log.warning("read endpoint: %d read(s) still running at shutdown", self.engine.running)
+
+    def _drained(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while self.engine.running and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return not self.engine.running
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -164,8 +183,6 @@ class _Handler(BaseHTTPRequestHandler):
         if not server.gate.acquire(timeout=QUEUE_WAIT):
             raise ClickHouseError(TOO_MANY_SIMULTANEOUS_QUERIES, "TOO_MANY_SIMULTANEOUS_QUERIES",
                                   f"Too many simultaneous queries. Maximum: {server.readers}")
-        with server._count:
-            server.running += 1
         started = time.perf_counter()
         try:
             answer = server.engine.run(request)
@@ -176,8 +193,6 @@ class _Handler(BaseHTTPRequestHandler):
             log.info("read endpoint: query refused or failed: %s (%s)", exc.name, exc.message[:200])
             raise
         finally:
-            with server._count:
-                server.running -= 1
             server.gate.release()
 
     def _body(self) -> bytes:

@@ -19,6 +19,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 from tests.support.native import decode
 from touchpulse.serve import server as serve_server
 from touchpulse.serve.engine import Engine, escape_parameter
+from touchpulse.serve.protocol import parse_request
 from touchpulse.serve.server import ReadServer
 
 USER, PASSWORD = "touchpulse", "s3cret-" + uuid.uuid4().hex[:8]
@@ -255,3 +256,25 @@ def test_the_guard_sees_the_query_exactly_as_sent(chdb_path, text):
     finally:
         conn.close()
     assert back.decode()[:-1] == text
+
+
+def test_stopping_cancels_reads_still_running_and_refuses_new_ones(chdb_path):
+    """A query left running in the engine while the worker's process exits can crash it: stop() waits, then
+    cancels what is still running, and takes no new query meanwhile."""
+    engine = Engine(str(chdb_path))
+    srv = ReadServer(("127.0.0.1", 0), engine, USER, PASSWORD, readers=2)
+    srv.start()
+    got = {}
+    slow = threading.Thread(target=lambda: got.update(
+        r=request(srv, "POST", "/", b"SELECT sleep(3), sleep(3), sleep(3), sleep(3)", basic())))
+    slow.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    srv.stop(wait=0.2)
+    assert engine.running == 0 and time.monotonic() - t0 < 8
+    slow.join(10)
+    status, headers, _ = got["r"]
+    assert headers["X-ClickHouse-Exception-Code"] == "394"  # QUERY_WAS_CANCELLED
+    with pytest.raises(Exception):
+        engine.run(parse_request("", basic(), b"SELECT 1"))
+    engine.close()
