@@ -61,6 +61,7 @@ class Options:
     skip_maintenance: bool = False
     skip_idle: bool = False
     skip_reads: bool = False
+    reads_rounds: int = 1
     query_repeats: int = 3
     query_budget_seconds: float = 900.0
     skip_naive: bool = False
@@ -229,10 +230,11 @@ def _under_reads(bh: BenchHome, opts: Options, out: dict, registry) -> None:
     from touchpulse.bench.reads import drain_under_reads
     say("under reads: `worker --drain` over the same messages again (fresh group and database) while a thread "
         "runs the dashboards' queries in a loop through the worker's read endpoint")
-    reads = drain_under_reads(bh, opts.events, registry, _cli)
+    reads = drain_under_reads(bh, opts.events, registry, _cli, rounds=opts.reads_rounds)
     out["details"]["reads"] = reads
     if "failure" in reads:
         raise BenchError(f"under reads: {reads['failure']}")
+    reads["ratio_vs_quiet_again"] = round(reads["eps"] / reads["quiet_again_eps"], 3)
     out["pipeline_eps_under_reads"] = reads["eps"]
     out["under_reads_ratio"] = round(reads["eps"] / out["pipeline_eps"], 3) if out.get("pipeline_eps") else None
     out["worker_rss_mb"] = max(out["worker_rss_mb"], reads["peak_rss_mb"])
