@@ -41,7 +41,13 @@ class DashboardLoop(threading.Thread):
         self.disconnected: str | None = None  # the worker stopped answering (it exits after draining)
 
     def run(self) -> None:
+        import logging
+
         import clickhouse_connect
+
+        # The drain ends under the loop's feet: its last queries find the port closed. Not news.
+        for name in ("urllib3", "clickhouse_connect"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
         from touchpulse.dashboards.build import build_all
         from touchpulse.dashboards.check import run_dashboard
