@@ -119,7 +119,7 @@ def parse_request(query_string: str, headers, body: bytes) -> QueryRequest:
     sql = params.get("query", "")
     content_type = (headers.get("Content-Type") or "").lower()
     if content_type.startswith("multipart/form-data"):
-        fields = multipart_fields(content_type, headers.get("Content-Type") or "", body)
+        fields = multipart_fields(headers.get("Content-Type") or "", body)
         for name, value in fields.items():
             if name == "query":
                 sql = (sql + "\n" + value) if sql else value
@@ -156,7 +156,7 @@ def parse_request(query_string: str, headers, body: bytes) -> QueryRequest:
                         native_compress=params.get("compress") in ("1", "true"))
 
 
-def multipart_fields(content_type: str, raw_type: str, body: bytes) -> dict[str, str]:
+def multipart_fields(raw_type: str, body: bytes) -> dict[str, str]:
     message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + raw_type.encode("latin-1") + b"\r\n\r\n" + body)
     if not message.is_multipart():
         raise ClickHouseError(BAD_ARGUMENTS, "BAD_ARGUMENTS", "The multipart form could not be read")

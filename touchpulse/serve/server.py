@@ -52,6 +52,7 @@ class ReadServer(ThreadingHTTPServer):
         self.gate = threading.BoundedSemaphore(readers)
         self.connections = 0
         self._sockets: set = set()
+        self._refused, self._refused_logged = 0, -60.0
         self._count = threading.Lock()
         self.pid = os.getpid()
         self.thread: threading.Thread | None = None
@@ -81,6 +82,17 @@ class ReadServer(ThreadingHTTPServer):
             with self._count:
                 self.connections -= 1
                 self._sockets.discard(request)
+
+    def refused_login(self, source: str, user: str) -> None:
+        """Logged, at most once a minute (a Grafana with an old password retries every refresh)."""
+        now = time.monotonic()
+        with self._count:
+            self._refused += 1
+            if now - self._refused_logged < 60:
+                return
+            count, self._refused, self._refused_logged = self._refused, 0, now
+        log.warning("read endpoint: refused %d quer%s with a wrong user or password (last from %s as %r)",
+                    count, "y" if count == 1 else "ies", source, user[:64])
 
     def authenticated(self, user: str, password: str) -> bool:
         ok_user = hmac.compare_digest(user.encode(), self.user.encode())
@@ -149,7 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
             request = parse_request(url.query, self.headers, body)
             query_id = request.query_id or str(uuid.uuid4())
             if not self.server.authenticated(request.user, request.password):
-                log.warning("read endpoint: refused a query from %s: wrong user or password", self.address_string())
+                self.server.refused_login(self.address_string(), request.user)
                 raise ClickHouseError(AUTHENTICATION_FAILED, "AUTHENTICATION_FAILED",
                                       f"{request.user}: Authentication failed: password is incorrect, or there is "
                                       "no user with such name")

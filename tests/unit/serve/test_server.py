@@ -181,6 +181,10 @@ def test_requests_shaped_as_clickhouse_go_sends_them(endpoint, db):
     status, _, body = request(endpoint, "POST", path + "&param_from=2026-03-20", sql.encode(), basic())
     rows = decode(body, 54460)
     assert status == 200 and len(rows) == 11 and rows[0][1] in ("tp0", "tp1", "tp2")  # days 20..30
+    # An ad hoc filter: the plugin appends it to the SQL as a SETTINGS clause.
+    adhoc = f"SELECT count() FROM {db}.t settings additional_table_filters={{'{db}.t' : 'touchpoint = \\'tp1\\''}}"
+    status, _, body = request(endpoint, "POST", path, adhoc.encode(), basic())
+    assert status == 200 and decode(body, 54460) == [(1000,)], body
 
 
 def test_chunked_bodies_and_keep_alive(endpoint):
