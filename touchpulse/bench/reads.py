@@ -74,7 +74,19 @@ class DashboardLoop(threading.Thread):
         try:
             while not self.stopping.is_set():
                 for model in models:
-                    for r in run_dashboard(model, query, start, end):
+                    try:
+                        results = run_dashboard(model, query, start, end)
+                    except _Stopped:
+                        raise
+                    except Exception as exc:  # a variable's own query failed: the worker stopped, or a bug
+                        text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+                        if "Code: " not in text or "Code: 236." in text:
+                            self.stopping.set()
+                            self.disconnected = text
+                            break
+                        self.errors[f"{model['uid']} variables"] = text
+                        continue
+                    for r in results:
                         if r.error and "_Stopped" in r.error:
                             continue
                         if r.error and ("Code: " not in r.error or "Code: 236." in r.error):
@@ -116,7 +128,9 @@ def drain_under_reads(bh: BenchHome, events: int, registry, cli, rounds: int = 1
             return loud[-1]
     out = dict(sorted(loud, key=lambda d: d["eps"])[len(loud) // 2])
     out["quiet_again_eps"] = round(statistics.median(d["eps"] for d in quiet))
-    out["rounds"] = [{"quiet_eps": q["eps"], "under_reads_eps": u["eps"]} for q, u in zip(quiet, loud)]
+    out["rounds"] = [{"quiet_eps": q["eps"], "under_reads_eps": u["eps"], "quiet_worker_cpu_s": q["worker_cpu_seconds"],
+                      "under_reads_worker_cpu_s": u["worker_cpu_seconds"], "queries": u["queries"]}
+                     for q, u in zip(quiet, loud)]
     say(f"under reads: {out['eps']:,} events/s while {out['queries']:,} dashboard queries ran through the worker "
         f"(p50 {out['query_p50_ms']} ms, p95 {out['query_p95_ms']} ms, {len(out['errors'])} failing panels); "
         f"{out['quiet_again_eps']:,} events/s quietly just before")

@@ -37,7 +37,7 @@ class Answer:
 class Engine:
     """The worker's chDB directory, for reads."""
 
-    def __init__(self, path: str, limits: guard.Limits | None = None):
+    def __init__(self, path: str, limits: guard.Limits | None = None, busy=None):
         import chdb  # noqa: F401  (loads the engine the way clickhouse-connect's chdb backend does)
         from chdb import _chdb
 
@@ -55,6 +55,33 @@ class Engine:
         self.closing = False
         self.running = 0
         self._running = threading.Lock()
+        self.busy = busy or (lambda: False)  # is the worker ingesting now?
+        self.paced_seconds = 0.0
+        self._budget = self.limits.burst_seconds  # seconds of reading that may start now
+        self._budget_at = time.monotonic()
+        self._budget_lock = threading.Lock()
+
+    def _pace(self) -> None:
+        """While the worker ingests, wait until the reads' share of the time allows another query."""
+        share = self.limits.share_while_ingesting
+        waited = 0.0
+        while share < 1.0 and self.busy():
+            with self._budget_lock:
+                now = time.monotonic()
+                self._budget = min(self.limits.burst_seconds, self._budget + (now - self._budget_at) * share)
+                self._budget_at = now
+                if self._budget > 0:
+                    break
+                wait = min(-self._budget / share, 0.5)
+            time.sleep(wait)
+            waited += wait
+        if waited:
+            with self._budget_lock:
+                self.paced_seconds += waited
+
+    def _spent(self, seconds: float) -> None:
+        with self._budget_lock:
+            self._budget -= seconds * (self.limits.share_while_ingesting < 1.0)
 
     def cancel(self) -> None:
         """Cancel the reads still running (the worker is stopping): a query left running in the engine while
@@ -81,7 +108,12 @@ class Engine:
                 raise ClickHouseError(ABORTED, "ABORTED", "The worker is stopping: no new queries")
             self.running += 1
         try:
-            return self._run(request, client_settings, started)
+            self._pace()
+            t0 = time.perf_counter()
+            try:
+                return self._run(request, client_settings, started)
+            finally:
+                self._spent(time.perf_counter() - t0)
         finally:
             with self._running:
                 self.running -= 1

@@ -50,6 +50,10 @@ class Limits:
     max_execution_time: int = 60
     max_result_bytes: int = 256 * MIB
     os_thread_priority: int = 19  # nice 19: ingestion threads always come first
+    # While the worker is ingesting, reads may occupy at most this share of the time (after a burst of
+    # `burst_seconds`): a dashboard refreshing now and then runs at once, a loop of queries is paced.
+    share_while_ingesting: float = 0.5
+    burst_seconds: float = 1.0
 
     def settings(self) -> dict[str, int]:
         return {"max_threads": self.max_threads, "max_memory_usage": self.max_memory_usage,

@@ -271,15 +271,16 @@ def chdb_path(dsn: str) -> str:
     return dsn[len("chdb://"):].split("?", 1)[0]
 
 
-def start(settings) -> ReadServer | None:
+def start(settings, busy=None) -> ReadServer | None:
     """Serve reads of this worker's chDB, if the settings ask for it; None when they do not or
-    when it cannot be done (then the worker runs on, and the log says why)."""
+    when it cannot be done (then the worker runs on, and the log says why). `busy()` says whether
+    the worker is ingesting right now (reads are paced meanwhile)."""
     address = settings.serve_address
     if address is None:
         return None
     host, port = address
     try:
-        engine = Engine(chdb_path(settings.clickhouse))
+        engine = Engine(chdb_path(settings.clickhouse), busy=busy)
     except Exception as exc:
         log.warning("not serving reads: cannot open chDB for them (%s)", str(exc).splitlines()[0][:200])
         return None
