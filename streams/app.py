@@ -147,6 +147,7 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
     app.touchpulse_batch_handler = ingest
     app.touchpulse_batch_size = settings.batch_size
     app.touchpulse_batch_wait = settings.batch_wait
+    app.touchpulse_notices_topic = topics.customers  # its messages weigh as the notices they carry
     app.topics.add(source)  # subscribed without an agent: the batch consumer delivers to `ingest`
 
     if drain is not None:

@@ -42,6 +42,13 @@ def grouped(notices: Iterable[tuple[str, str, str]], partitions: int) -> list[tu
     return out
 
 
+def weight(value: bytes | None) -> int:
+    """About how many notices a message carries, from its size alone (a notice takes at least ~32
+    bytes): what a batch counts it as, so that a batch of N messages never applies far more than N
+    notices (a backlog of grouped notices would otherwise make one huge batch)."""
+    return 1 + len(value or b"") // 32
+
+
 def parse(value: bytes | None) -> list[tuple[str, str, str]] | str:
     """The notices in a message, or why it is not a notice message (the topic is internal: only
     a bug or a stranger's producer gets there)."""

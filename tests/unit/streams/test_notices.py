@@ -68,3 +68,24 @@ def test_a_batch_counts_notice_messages_apart_from_notices():
     out = process_batch(msgs, {}, load_registry(), 8, now=NOW, notices_topic="t.customers")
     assert (len(out.notices), out.notice_messages) == (6, 3)
     assert [n.message.offset for n in out.notices] == [0, 0, 1, 1, 2, 2]
+
+
+def _message(topic: str, value: bytes, offset: int) -> Message:
+    return Message(topic, 0, offset, None, value, datetime(2026, 1, 1, tzinfo=timezone.utc))
+
+
+def test_a_batch_of_n_messages_never_applies_far_more_than_n_notices():
+    """A backlog of grouped notices (2,000 a message) must not make one batch of millions."""
+    from streams.consumer import batch_cut
+
+    ids = [(f"customer-{i:06d}", "order", f"order-{i:08d}") for i in range(20_000)]
+    heavy = [_message("notices", v, o) for o, (_, v) in enumerate(notices.grouped(ids, 1))]
+    events = [_message("calls", b'{"event_type": "call"}', o) for o in range(100)]
+    cut, full = batch_cut(heavy + events, 5_000, "notices")
+    carried = sum(len(notices.parse(m.value)) for m in heavy[:cut])
+    assert full and 1 <= cut < len(heavy) and carried <= 5_000 + notices.PER_MESSAGE
+    # Without the weight the same cut would take every message, all 20,000 notices.
+    assert batch_cut(heavy + events, 5_000, None) == (len(heavy + events), False)
+    # Events alone: `size` messages, as before.
+    assert batch_cut(events, 40, "notices") == (40, True)
+    assert batch_cut(events, 400, "notices") == (100, False)
