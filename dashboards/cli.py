@@ -91,7 +91,7 @@ def cmd_check(args, settings) -> int:
     except ValueError:
         raise UserError(f"--end {args.end!r} is not a date (YYYY-MM-DD)") from None
     start = end - timedelta(days=args.days)
-    client = connect(settings)
+    client = connect(settings, read_only=True)
     failed, rows_by_panel = 0, {}
     run = lambda sql: client.query(sql).result_rows  # noqa: E731
     for model in _models(args, settings, _discover(client, settings)).values():

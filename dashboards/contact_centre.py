@@ -1,11 +1,12 @@
 """Contact centre: service level against its goal, speed of answer, abandonment, the slowest
-waits, and missed calls by hour of day (where a lunch-hour staffing gap shows)."""
+waits, and missed calls by hour of day (where a lunch-hour staffing gap shows); then first-contact
+resolution, call-backs, the duty list and the agents (resolution.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from touchpulse.dashboards import variables
+from touchpulse.dashboards import resolution, variables
 from touchpulse.dashboards.model import (Context, barchart, dashboard, override, stat, table, thresholds,
                                          timeseries)
 from touchpulse.core.metrics import weighted_quantile_sql
@@ -97,7 +98,9 @@ def build(ctx: Context) -> dict[str, Any]:
                 override("byName", "Service level", unit="percentunit", thresholds=sl_steps,
                          custom__cellOptions={"type": "color-text"}),
                 override("byName", "Abandonment", unit="percentunit")]),
+        *resolution.items(ctx, f),
     ]
     return dashboard(ctx, uid=UID, title="Contact centre",
-                     description="Service level against target, speed of answer, abandonment and missed calls",
+                     description="Service level against target, speed of answer, abandonment, missed calls, "
+                                 "first-contact resolution, call-backs and agents",
                      tags=["touchpulse", "calls"], items=items, variables=[variables.touchpoint(ctx)])

@@ -92,7 +92,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     params = flow_parameters(args)
     from touchpulse.clickhouse.client import connect
 
-    client = connect(settings)  # fails here, in one line, when ClickHouse is down or chDB is held
+    # Fails here, in one line, when ClickHouse is down or chDB is held; reads go through a running worker.
+    client = connect(settings, read_only=args.name != "backfill")
     started = time.monotonic()
     try:
         if args.name != "backfill":  # backfill creates the schema; the others need it

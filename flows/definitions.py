@@ -23,7 +23,7 @@ from touchpulse.flows.refresh import refresh_dashboards
       description="Discover touchpoints, write and provision the Grafana dashboards, annotate NPS changes.")
 def refresh_dashboards_flow(out: str | None = None) -> dict[str, Any]:
     settings = runtime.current_settings()
-    with runtime.clickhouse(settings) as client:
+    with runtime.clickhouse(settings, read_only=True) as client:
         result = refresh_dashboards(client, settings, out_dir=Path(out) if out else None)
     logger = get_run_logger()
     logger.info("%d dashboards for %d touchpoints in %s (%d changed)", len(result.written), len(result.touchpoints),
@@ -37,7 +37,7 @@ def refresh_dashboards_flow(out: str | None = None) -> dict[str, Any]:
       description="Write the previous business day's self-contained HTML report.")
 def daily_report_flow(day: date | None = None, out: str | None = None) -> str:
     settings = runtime.current_settings()
-    with runtime.clickhouse(settings) as client:
+    with runtime.clickhouse(settings, read_only=True) as client:
         path = daily_report(client, settings, day=day, out_dir=Path(out) if out else None)
     get_run_logger().info("daily report written to %s", path)
     return str(path)

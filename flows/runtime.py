@@ -35,15 +35,16 @@ def current_settings() -> Settings:
 
 
 @contextmanager
-def clickhouse(settings: Settings, client: Any = None) -> Iterator[Any]:
-    """The given or injected client, else a new one closed afterwards (one client per thread)."""
+def clickhouse(settings: Settings, client: Any = None, read_only: bool = False) -> Iterator[Any]:
+    """The given or injected client, else a new one closed afterwards (one client per thread);
+    `read_only` flows read through a running worker on the embedded default."""
     given = client if client is not None else _client.get()
     if given is not None:
         yield given
         return
     from touchpulse.clickhouse.client import connect
 
-    own = connect(settings)
+    own = connect(settings, read_only=read_only)
     try:
         yield own
     finally:

@@ -22,6 +22,8 @@ from touchpulse.streams.pipeline import InOrder
 from touchpulse.streams.sink import BatchSink
 
 log = logging.getLogger("touchpulse.worker")
+# Read by `touchpulse bench` (touchpulse/bench/worker.py): keep the wording.
+BATCH_LINE = "batch of %d: %d accepted, %d dead letters, %d follow-ups, %d customer notices in %d messages in %.0f ms"
 
 
 def faust_credentials(settings: Settings):
@@ -86,12 +88,15 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
     source = app.topic(*topic_types, topics.customers, key_type=bytes, value_type=bytes, partitions=settings.partitions,
                        key_serializer="raw", value_serializer="raw", internal=False)
 
-    async def publish(topic: str, key, value: bytes, headers):
+    async def publish(topic: str, key, value: bytes, headers, partition: int | None = None):
         # Straight to the producer: Faust's topic.send machinery costs ~0.5 ms a record.
-        return await app.producer.send(topic, key, value, None, None, headers)
+        return await app.producer.send(topic, key, value, partition, None, headers)
+
+    async def partitions(topic: str) -> int:
+        return len(await app.producer._ensure_producer().partitions_for(topic))
 
     sink = BatchSink(settings, publish, topics.dlq, topics.followups, worker=worker_instance_id(settings),
-                     customers_topic=topics.customers)
+                     customers_topic=topics.customers, partitions=partitions)
     app.touchpulse_fatal = None  # an error no retry can fix, raised by the runner once Faust stopped
     totals = {"accepted": 0, "rejected": 0, "followups": 0}
 
@@ -113,11 +118,11 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
             totals["accepted"] += outcome.accepted_count
             totals["rejected"] += len(outcome.dead_letters)
             totals["followups"] += len(outcome.followups)
-            log.debug("batch of %d: %d accepted, %d dead letters, %d follow-ups, %d customer notices in %.0f ms",
-                      len(messages), outcome.accepted_count, len(outcome.dead_letters), len(outcome.followups),
-                      len(outcome.notices), 1000 * (time.perf_counter() - started))
+            log.debug(BATCH_LINE, len(messages), outcome.accepted_count, len(outcome.dead_letters),
+                      len(outcome.followups), len(outcome.notices), outcome.notice_messages,
+                      1000 * (time.perf_counter() - started))
             if progress is not None:
-                progress(len(messages) - len(outcome.notices))
+                progress(len(messages) - outcome.notice_messages)
             if drain is not None:
                 drain.processed(messages)
             await consumer.maybe_commit()
@@ -142,6 +147,7 @@ def build_app(settings: Settings, drain: DrainTracker | None = None, progress=No
     app.touchpulse_batch_handler = ingest
     app.touchpulse_batch_size = settings.batch_size
     app.touchpulse_batch_wait = settings.batch_wait
+    app.touchpulse_notices_topic = topics.customers  # its messages weigh as the notices they carry
     app.topics.add(source)  # subscribed without an agent: the batch consumer delivers to `ingest`
 
     if drain is not None:

@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, NamedTuple
 
-import orjson
-
 from touchpulse.core.events import EVENT_TYPES, Event, Rejected, parse_event
 from touchpulse.core.followups import build_followup, needs_followup
 from touchpulse.core.touchpoints import Registry
+from touchpulse.streams import notices
 
 
 class Message(NamedTuple):
@@ -57,17 +56,12 @@ class Followup:
         return self.body["event_id"]
 
 
-# What a notice names -> the fact type of that entity. "queue" notices are keyed by the follow-up
-# they name (its owner combines it with its updates); the others by customer (derived/loop.py).
-NOTICE_KINDS = {"order": "purchase", "call": "call", "survey": "survey", "closure": "followup", "queue": "followup"}
-
-
 @dataclass(slots=True)
 class Notice:
     """From the internal customers topic: re-read this entity for its owner (a customer's lists,
     or, for kind "queue", the follow-up `entity_id` itself, whose id is then `customer_id` too)."""
     customer_id: str
-    kind: str  # one of NOTICE_KINDS
+    kind: str  # one of notices.NOTICE_KINDS
     entity_id: str
     message: Message
 
@@ -78,6 +72,7 @@ class BatchOutcome:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     followups: list[Followup] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    notice_messages: int = 0  # messages of the customers topic (each may carry many notices)
 
     @property
     def accepted_count(self) -> int:
@@ -92,11 +87,12 @@ def process_batch(messages: Iterable[Message], topic_types: dict[str, str], regi
     now = now or datetime.now(timezone.utc)
     for msg in messages:
         if msg.topic == notices_topic:
-            notice = parse_notice(msg)
-            if isinstance(notice, Notice):
-                out.notices.append(notice)
+            out.notice_messages += 1
+            items = notices.parse(msg.value)
+            if isinstance(items, str):
+                out.dead_letters.append(DeadLetter(msg, "customer", items, ""))
             else:
-                out.dead_letters.append(DeadLetter(msg, "customer", notice, ""))
+                out.notices.extend(Notice(c, k, e, msg) for c, k, e in items)
             continue
         expected = topic_types.get(msg.topic, "")
         try:
@@ -114,22 +110,3 @@ def process_batch(messages: Iterable[Message], topic_types: dict[str, str], regi
             due_hours = registry.targets(event.values["touchpoint"]).followup_hours
             out.followups.append(Followup(build_followup(event, due_hours, now), msg))
     return out
-
-
-def notice_value(customer_id: str, kind: str, entity_id: str) -> bytes:
-    return orjson.dumps({"customer_id": customer_id, "kind": kind, "id": entity_id})
-
-
-def parse_notice(msg: Message) -> Notice | str:
-    """A notice, or why the message is not one (it is internal: only a bug or a stranger's
-    producer gets there)."""
-    try:
-        doc = orjson.loads(msg.value or b"")
-        customer, kind, entity = doc["customer_id"], doc["kind"], doc["id"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return "not a customer notice: expected {\"customer_id\": ..., \"kind\": ..., \"id\": ...}"
-    if not (isinstance(customer, str) and isinstance(entity, str) and customer and entity):
-        return "not a customer notice: customer_id and id must be non-empty strings"
-    if kind not in NOTICE_KINDS:
-        return f"not a customer notice: kind must be one of {', '.join(NOTICE_KINDS)}"
-    return Notice(customer, kind, entity, msg)

@@ -32,6 +32,7 @@ from aiokafka.consumer.fetcher import Fetcher
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode.utils.futures import notify
 
+from touchpulse.streams import notices
 from touchpulse.streams.batch import Message
 
 log = logging.getLogger("touchpulse.worker")
@@ -101,6 +102,20 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         fetcher.install()
 
 
+def batch_cut(pending: list[Message], size: int, heavy: str | None) -> tuple[int, bool]:
+    """How many of the pending messages make the next batch, and whether that batch is full:
+    `size` messages, where a message of the `heavy` topic (grouped customer notices) counts as
+    the notices it carries."""
+    if heavy is None:
+        return min(size, len(pending)), len(pending) >= size
+    weight = 0
+    for i, m in enumerate(pending):
+        weight += notices.weight(m.value) if m.topic == heavy else 1
+        if weight >= size:
+            return i + 1, True
+    return len(pending), False
+
+
 class BatchConsumer(faust_aiokafka.Consumer):
     """The aiokafka consumer of Faust with a batch delivery loop (see the module docstring).
 
@@ -116,6 +131,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         handler: BatchHandler = app.touchpulse_batch_handler
         size: int = app.touchpulse_batch_size
         wait: float = app.touchpulse_batch_wait
+        heavy: str | None = getattr(app, "touchpulse_notices_topic", None)
         consumer_should_stop = self._stopped.is_set
         fetcher_should_stop = fetcher._stopped.is_set
         pending: list[Message] = []
@@ -144,9 +160,12 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     await self._take(records, active, pending)
                 else:
                     await asyncio.sleep(0)  # never spin without giving the loop a turn
-                while pending and (len(pending) >= size or monotonic() >= deadline):
-                    batch = Batch(pending[:size], generation)
-                    del pending[:size]
+                while pending:
+                    cut, full = batch_cut(pending, size, heavy)
+                    if not (full or monotonic() >= deadline):
+                        break
+                    batch = Batch(pending[:cut], generation)
+                    del pending[:cut]
                     await handler(batch)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:

@@ -30,6 +30,10 @@ def run_worker(settings: Settings, drain: bool = False, progress=None) -> int:
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
                           override_logging=False)
     worker.spinner = None  # our logs say what happens; the spinner only leaves escape codes in them
+    # On the embedded default, readers cannot open the chDB this process holds: serve them (threads
+    # of their own, read-only sessions; touchpulse/serve/). Before the sink opens chDB on its thread.
+    from touchpulse.serve import server as serve
+    reads = serve.start(settings, busy=_track_batches(app))
     app.touchpulse_sink.warm_up()
     tune_gc()
     try:
@@ -39,6 +43,7 @@ def run_worker(settings: Settings, drain: bool = False, progress=None) -> int:
     else:  # pragma: no cover - execute_from_commandline always exits
         code = 0
     finally:
+        serve.stop(settings, reads)
         app.touchpulse_sink.close()
     if app.touchpulse_fatal is not None:
         raise app.touchpulse_fatal
@@ -46,6 +51,23 @@ def run_worker(settings: Settings, drain: bool = False, progress=None) -> int:
         log.error("drain stopped before reaching the end offsets of %s", sorted(tracker.remaining))
         return code or 1
     return code
+
+
+def _track_batches(app, recent: float = 2.0):
+    """A `busy()` for the read endpoint: whether the worker started a batch in the last `recent` s
+    (the batch handler is wrapped; the consumer calls it, and its `cancel`, as before)."""
+    import time
+
+    handler = app.touchpulse_batch_handler
+    last = [float("-inf")]
+
+    async def handle(batch) -> None:
+        last[0] = time.monotonic()
+        await handler(batch)
+
+    handle.cancel = handler.cancel
+    app.touchpulse_batch_handler = handle
+    return lambda: time.monotonic() - last[0] < recent
 
 
 def tune_gc() -> None:

@@ -20,7 +20,7 @@ import logging
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Protocol
 
 import orjson
 
@@ -29,12 +29,20 @@ from touchpulse.clickhouse.setup import views_timezone
 from touchpulse.clickhouse.writer import FactWriter
 from touchpulse.errors import UserError
 from touchpulse.settings import Settings
-from touchpulse.streams.batch import BatchOutcome, DeadLetter, Followup, notice_value
+from touchpulse.streams import notices as notice_messages
+from touchpulse.streams.batch import BatchOutcome, DeadLetter, Followup
 
 log = logging.getLogger("touchpulse.worker")
 
-# Enqueue one record; the awaitable it returns resolves when the broker has acknowledged it.
-Publish = Callable[[str, bytes | None, bytes, list[tuple[str, bytes]]], Awaitable[Awaitable]]
+class Publish(Protocol):
+    """Enqueue one record; the awaitable it returns resolves when the broker has acknowledged it."""
+
+    def __call__(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]],
+                 partition: int | None = None) -> Awaitable[Awaitable]: ...
+
+
+# How many partitions a topic has now.
+Partitions = Callable[[str], Awaitable[int]]
 
 
 # ClickHouse errors that no retry can fix: the schema is not what this worker writes.
@@ -153,7 +161,7 @@ class FollowupLedger:
 
 class BatchSink:
     def __init__(self, settings: Settings, publish: Publish, dlq_topic: str, followups_topic: str,
-                 worker: str = "cli", customers_topic: str = ""):
+                 worker: str = "cli", customers_topic: str = "", partitions: Partitions | None = None):
         self.sink = ClickHouseSink(settings, worker=worker)
         self.ledger = FollowupLedger(self.sink)
         self._last_write: asyncio.Future | None = None
@@ -161,6 +169,7 @@ class BatchSink:
         self.dlq_topic = dlq_topic
         self.followups_topic = followups_topic
         self.customers_topic = customers_topic
+        self.partitions = partitions
 
     def warm_up(self) -> None:
         self.sink.warm_up()
@@ -234,10 +243,12 @@ class BatchSink:
             await self._notify(applied.notices)
 
     async def _notify(self, notices: list[tuple[str, str, str]]) -> None:
-        """Hand customer notices to the worker that owns each customer (the customers topic, keyed
-        by customer id), then clear them from the outbox; a crash in between publishes them again."""
-        acks = [await self.publish(self.customers_topic, customer.encode(), notice_value(customer, kind, entity), [])
-                for customer, kind, entity in notices]
+        """Hand customer notices to the worker that owns each customer (the customer's partition
+        of the customers topic, many notices to a message), then clear them from the outbox; a
+        crash in between publishes them again."""
+        count = await self.partitions(self.customers_topic)
+        acks = [await self.publish(self.customers_topic, None, value, [], partition=partition)
+                for partition, value in notice_messages.grouped(notices, count)]
         await asyncio.gather(*acks)
         await self.sink.call("clear published notices", lambda w: w.published(notices))
 

@@ -32,6 +32,7 @@ def run_demo(settings: Settings, days: int = 30, seed: int = 1) -> int:
             return code
         log.info("step 4/6: reading the metric views")
         print(summary(settings, day))
+        print(callback_gap(settings, day, days))
         log.info("step 5/6: writing the Grafana dashboards and the daily report")
         for label, path in outputs(settings, day):
             print(f"{label}: {path}")
@@ -80,6 +81,39 @@ def loop_line(raised, in_time, overdue, recovered) -> str:
         return "closed loop: no follow-ups raised\n"
     return (f"closed loop: {raised} follow-ups raised, {in_time} ({100 * in_time / raised:.0f} %) closed in time, "
             f"{overdue} overdue now, {recovered} customers won back (answered 9-10 after the call back)\n")
+
+
+def callback_gap(settings: Settings, day, days: int) -> str:
+    from touchpulse.services import registry
+
+    client = connect(settings)
+    try:
+        return callback_gap_line(client, settings.database, day, days, registry(settings))
+    finally:
+        client.close()
+
+
+def callback_gap_line(client, database: str, day, days: int, registry) -> str:
+    """The lunch-hour story in one line, read from the callbacks_hourly view: the share of missed
+    callers called back in time outside the simulated lunch hours, and in them."""
+    from touchpulse.simulate.profiles import LUNCH_HOURS
+
+    result = client.query(f"""
+        SELECT hour IN {{lunch:Array(UInt8)}} AS at_lunch, sum(called_back), sum(missed_identified)
+        FROM {q(database)}.callbacks_hourly
+        WHERE day > {{day:Date32}} - {{days:UInt32}} AND day <= {{day:Date32}}
+        GROUP BY at_lunch""", parameters={"lunch": list(LUNCH_HOURS), "day": day, "days": days})
+    shares = {bool(lunch): (int(back), int(missed)) for lunch, back, missed in result.result_rows}
+    targets = {tp.targets.callback_minutes for tp in registry.touchpoints.values()}
+    within = f"within {targets.pop():g} min" if len(targets) == 1 else "within their line's target"
+
+    def pct(lunch: bool) -> str:
+        back, missed = shares.get(lunch, (0, 0))
+        return f"{100 * back / missed:.0f} %" if missed else "-"
+
+    hours = f"{min(LUNCH_HOURS)}-{max(LUNCH_HOURS) + 1}h"
+    return (f"Missed callers called back {within}: {pct(False)} outside lunch, {pct(True)} at lunch ({hours}), "
+            f"last {days} days\n")
 
 
 def outputs(settings: Settings, day) -> list[tuple[str, object]]:

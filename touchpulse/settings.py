@@ -56,6 +56,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TOUCHPULSE_GRAFANA_URL", "grafana_url", None, "Grafana base URL for `refresh-dashboards`"),
     Setting("TOUCHPULSE_GRAFANA_TOKEN", "grafana_token", None, "Grafana service-account token", secret=True),
     Setting("TOUCHPULSE_LOG_LEVEL", "log_level", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    Setting("TOUCHPULSE_SERVE", "serve", "127.0.0.1:8124",
+            "Where a worker on the embedded default serves read-only SQL over ClickHouse's HTTP interface "
+            "(host:port; port 0 = any free port; off = not at all); ignored with a ClickHouse server"),
+    Setting("TOUCHPULSE_SERVE_USER", "serve_user", "touchpulse", "User name readers give the worker's endpoint"),
+    Setting("TOUCHPULSE_SERVE_PASSWORD", "serve_password", None,
+            "Password of the worker's endpoint; unset = one generated into <home>/serve-password (mode 0600)",
+            secret=True),
+    Setting("TOUCHPULSE_SERVE_READERS", "serve_readers", "2",
+            "Queries the worker's endpoint runs at once, each on one thread at the lowest CPU priority"),
 )
 
 
@@ -82,6 +91,10 @@ class Settings:
     grafana_url: str | None
     grafana_token: str | None
     log_level: str
+    serve: str | None = "127.0.0.1:8124"  # None: off
+    serve_user: str = "touchpulse"
+    serve_password: str | None = None
+    serve_readers: int = 2
 
     @property
     def embedded_kafka(self) -> bool:
@@ -90,6 +103,13 @@ class Settings:
     @property
     def embedded_clickhouse(self) -> bool:
         return self.clickhouse.startswith("chdb:")
+
+    @property
+    def serve_address(self) -> tuple[str, int] | None:
+        """Where a worker serves reads: only on the embedded default, and unless TOUCHPULSE_SERVE=off."""
+        if self.serve is None or not self.embedded_clickhouse:
+            return None
+        return split_address(self.serve)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
@@ -147,6 +167,13 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = Pa
     log_level = raw["log_level"].upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError(f"TOUCHPULSE_LOG_LEVEL={log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")
+    serve = raw["serve"].strip()
+    if serve.lower() in ("off", "no", "false", "0", "none"):
+        serve = None
+    else:
+        split_address(serve)  # a SettingsError names the variable
+    if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", raw["serve_user"]):
+        raise SettingsError("TOUCHPULSE_SERVE_USER may only contain letters, digits, '.', '_', '@' and '-'")
     return Settings(
         home=home,
         kafka=raw["kafka"],
@@ -169,7 +196,22 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = Pa
         grafana_url=raw["grafana_url"],
         grafana_token=raw["grafana_token"],
         log_level=log_level,
+        serve=serve,
+        serve_user=raw["serve_user"],
+        serve_password=raw["serve_password"],
+        serve_readers=_int(raw["serve_readers"], "TOUCHPULSE_SERVE_READERS", 1, 64),
     )
+
+
+def split_address(text: str) -> tuple[str, int]:
+    """host:port (an IPv6 host in brackets: [::1]:8124) -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535 \
+            or not re.fullmatch(r"[A-Za-z0-9_.:-]{1,253}", host):
+        raise SettingsError(f"TOUCHPULSE_SERVE={text!r} is not host:port (such as 127.0.0.1:8124) or off")
+    return host, int(port)
 
 
 def read_dotenv(path: Path) -> dict[str, str]:

@@ -155,4 +155,6 @@ GRANT SELECT ON {{database}}.call_waits TO touchpulse_reader;
 GRANT SELECT ON {{database}}.review_reply_times TO touchpulse_reader;
 GRANT SELECT ON {{database}}.view_freshness TO touchpulse_reader;
 GRANT SELECT ON {{database}}.missed_not_called_back TO touchpulse_reader;
+GRANT SELECT ON {{database}}.callbacks_hourly TO touchpulse_reader;
+GRANT SELECT ON {{database}}.fcr_settled TO touchpulse_reader;
 GRANT SELECT ON {{database}}.schema_info TO touchpulse_reader;

@@ -27,7 +27,8 @@ from touchpulse.clickhouse.writer import FactWriter, LocalNotices
 from touchpulse.core.touchpoints import load_registry
 from touchpulse.derived.rebuild import reconcile
 from touchpulse.settings import load_settings
-from touchpulse.streams.batch import Message, notice_value, process_batch
+from touchpulse.streams.batch import Message, process_batch
+from touchpulse.streams.notices import single as notice_value
 
 TOPIC_TYPES = {f"touchpulse.{t}": e for e, t in
                {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys",

@@ -427,6 +427,11 @@ EXEMPT = {
     ("touchpulse/bench/queries.py", "time_queries.run"): "the benchmark times that same panel SQL",
     ("touchpulse/bench/queries.py", "build_data"): "the benchmark's synthetic-data generator: numbers and dates "
                                                    "from its own arguments, never event data",
+    ("touchpulse/bench/reads.py", "DashboardLoop.run.query"): "the benchmark runs that same panel SQL through the "
+                                                              "worker's read endpoint",
+    ("touchpulse/serve/engine.py", "Engine._run"): "the worker's read endpoint runs the SQL its (authenticated) client "
+                                                   "sent, unchanged, in a fresh readonly = 2 session with limits, after "
+                                                   "touchpulse.serve.guard's checks: that is what it is for",
 }
 SINKS = {"query", "command", "raw_query", "query_df", "query_np", "query_arrow", "query_rows",
          "query_row_block_stream", "query_column_block_stream", "raw_stream"}

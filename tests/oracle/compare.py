@@ -12,6 +12,7 @@ KEYS = {
     "calls_daily": ("day", "touchpoint"),
     "calls_hourly": ("day", "hour", "touchpoint"),
     "calls_resolution_daily": ("day", "touchpoint"),
+    "callbacks_hourly": ("day", "hour", "touchpoint"),
     "agents_daily": ("day", "touchpoint", "agent_id"),
     "reviews_daily": ("day", "touchpoint", "platform"),
     "purchases_daily": ("day", "touchpoint", "currency"),

@@ -127,6 +127,7 @@ def compute(messages: list[tuple[str, bytes]], tz: str = "UTC", targets: dict[st
         "calls_daily": calls_daily(ents["call"], day, target),
         "calls_hourly": calls_hourly(ents["call"], zone),
         "calls_resolution_daily": calls_resolution_daily(ents["call"], day, target),
+        "callbacks_hourly": callbacks_hourly(ents["call"], zone, target),
         "agents_daily": agents_daily(ents["call"], day, target),
         "reviews_daily": reviews_daily(ents["review"], day, target),
         "purchases_daily": purchases_daily(ents["purchase"], day),
@@ -267,6 +268,27 @@ def calls_resolution_daily(calls: list[dict], day, target) -> list[dict]:
                      "callback_rate": back / g["missed"] if g["missed"] else None,
                      "callback_p50_minutes": percentile(g["back"], 0.5) if back else None})
     return rows
+
+
+def callbacks_hourly(calls: list[dict], zone: ZoneInfo, target) -> list[dict]:
+    """calls_resolution_daily's missed_identified and called_back, by the local hour of queued_at."""
+    cs = _all_calls(calls)
+    by_customer: dict[str, list[dict]] = defaultdict(list)
+    for c in cs:
+        if c["customer_id"]:
+            by_customer[c["customer_id"]].append(c)
+    groups: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for x in cs:
+        if x["direction"] != "inbound" or not x["customer_id"] or x["answered_at"] is not None:
+            continue
+        if x["ended_at"] - x["queued_at"] < timedelta(seconds=target(x["touchpoint"]).short_abandon_seconds):
+            continue
+        local = x["queued_at"].astimezone(zone)
+        g = groups[(local.date(), local.hour, x["touchpoint"])]
+        g[0] += 1
+        g[1] += _callback_minutes(x, by_customer, target) is not None
+    return [{"day": d, "hour": h, "touchpoint": tp, "missed_identified": m, "called_back": b, "callback_rate": b / m}
+            for (d, h, tp), (m, b) in groups.items()]
 
 
 def agents_daily(calls: list[dict], day, target) -> list[dict]:

@@ -5,7 +5,8 @@ It mixes every case the contract is strict about: versions of one entity in any 
 with tied occurred_at, re-sent duplicates, late events, timestamps written in several UTC
 offsets around local midnight of the business zone, waits and replies exactly at their
 targets and one microsecond over, short abandons at exactly the threshold, outbound and
-refunded winning versions, days where every denominator is empty, and malformed messages.
+refunded winning versions, one customer's calls at the repeat and call-back windows' edges, days
+where every denominator is empty, and malformed messages.
 Follow-ups (low answers) get updates from the team: in any order, tied, early (sent before the
 answer), duplicated, at the due time and one microsecond over, closed then re-opened by a later
 `assigned`, for ids that were never raised, and customers answering 9-10 at the win-back
@@ -30,6 +31,7 @@ TYPE_OF_TOPIC = {v: k for k, v in TOPIC.items()}
 OFFSETS = [timedelta(0), timedelta(hours=3), timedelta(hours=-5), timedelta(hours=5, minutes=30),
            timedelta(hours=14), timedelta(hours=-12), timedelta(hours=-3, minutes=-30)]
 UNKNOWN_TOUCHPOINT = "kiosk_pilot"  # not in the registry: default targets
+AGENTS = ["a1", "a2", "a3"]
 
 
 def registry_targets(path: Path | None = None) -> tuple[dict[str, Targets], Targets]:
@@ -187,9 +189,69 @@ class StreamBuilder:
                 if self.rng.random() < 0.3:
                     body["answered_at"] = None
             body.update(queued_at=rfc3339(queued, self.rng), ended_at=rfc3339(ended, self.rng))
+            if "answered_at" in body and body["answered_at"] and self.rng.random() < 0.7:
+                body["agent_id"] = self.rng.choice(AGENTS)
+            customer = self.rng.choice([None, customer_of_entity, customer_of_entity, self.customer()])
+            if customer:
+                body["customer_id"] = customer
             return self.envelope("call", max(occurred, ended), tp, **body)
 
+        customer_of_entity = self.customer()
         self.versions("call", f"call{i}", make, self.count())
+
+    def customer(self) -> str:
+        """A small pool, so one customer's calls meet across touchpoints, days and batches."""
+        return f"k{self.rng.randrange(10)}"
+
+    def caller(self, i: int) -> None:
+        """One customer's calls in a row, each placed against the previous one's end: exactly at
+        the repeat or call-back window's end (counts) and a microsecond after (does not), at the
+        end itself (not strictly later), queued before the previous call ended, or hours later.
+        A later version may take the answer away or give the call to someone else."""
+        customer = f"k{self.rng.randrange(30)}"  # sometimes one of the other calls' customers too
+        tp = self.rng.choice(self.touchpoints)
+        queued = self.instant()
+        inbound = True
+        for n in range(self.rng.randrange(2, 5)):
+            t = self.target(tp)
+            answered = self.rng.random() < 0.5
+            inbound = n == 0 or inbound
+            pickup = queued + timedelta(seconds=self.rng.uniform(0, 25))
+            ended = (pickup + timedelta(seconds=self.rng.choice([30, 400])) if answered
+                     else queued + timedelta(seconds=self.rng.choice([t.short_abandon_seconds, 30, 400])))
+            body = {"queued_at": rfc3339(queued, self.rng), "ended_at": rfc3339(ended, self.rng),
+                    "customer_id": customer}
+            if not inbound:
+                body["direction"] = "outbound"
+            if answered:
+                body["answered_at"] = rfc3339(pickup, self.rng)
+                body["agent_id"] = self.rng.choice(AGENTS)
+            key = f"chain{i}-{n}"
+            doc = self.envelope("call", ended, tp, **body)
+            doc["call_id"] = key
+            self.emit("call", doc, self.sent_time(ended))
+            if self.rng.random() < 0.25:  # a later version changes the answer or the customer
+                later = {**body}
+                if self.rng.random() < 0.5:
+                    later["customer_id"] = self.customer()
+                elif "answered_at" in later:
+                    del later["answered_at"]
+                    later.pop("agent_id", None)
+                else:
+                    later["answered_at"] = rfc3339(queued, self.rng)
+                doc = self.envelope("call", ended + timedelta(minutes=5), tp, **later)
+                doc["call_id"] = key
+                self.emit("call", doc, self.sent_time(ended + timedelta(minutes=5)))
+            # The next call is usually the one this call's window is about: a repeat after an
+            # answered call, a call back after a missed one, at or just past the window's end.
+            window = (timedelta(hours=t.repeat_window_hours) if answered and inbound
+                      else timedelta(minutes=t.callback_minutes))
+            inbound = answered and inbound if self.rng.random() < 0.8 else self.rng.random() < 0.5
+            edge = self.rng.choice([window, window, window + timedelta(microseconds=1),
+                                    window + timedelta(microseconds=1), timedelta(0), timedelta(microseconds=1),
+                                    timedelta(minutes=-3), window * self.rng.random(), window * 3])
+            queued = ended + edge
+            tp = self.rng.choice([tp, tp, self.rng.choice(self.touchpoints)])
 
     def review(self, i: int) -> None:
         tp = self.rng.choice(self.touchpoints)
@@ -302,7 +364,7 @@ class StreamBuilder:
         return etype, json.dumps(doc).encode()  # wrong topic
 
     def build(self) -> list[tuple[str, bytes, bytes | None]]:
-        makers = [self.survey, self.call, self.review, self.purchase, self.followup]
+        makers = [self.survey, self.call, self.review, self.purchase, self.caller, self.followup]
         i = 0
         while len(self.events) < self.size:
             self.rng.choice(makers)(i)
@@ -331,6 +393,7 @@ def oracle_input(records: list[tuple[str, bytes, bytes | None]]) -> list[tuple[s
     return [(TYPE_OF_TOPIC[topic], value) for topic, value, _ in records]
 
 
-def build_stream(seed: int, tz: str, size: int = 300, **kw) -> list[tuple[str, bytes, bytes | None]]:
-    targets, defaults = registry_targets()
+def build_stream(seed: int, tz: str, size: int = 300, registry: Path | None = None,
+                 **kw) -> list[tuple[str, bytes, bytes | None]]:
+    targets, defaults = registry_targets(registry)
     return StreamBuilder(seed, tz, targets, defaults, size=size, **kw).build()

@@ -41,6 +41,10 @@ def register(sub) -> None:
     p.add_argument("--skip-maintenance", action="store_true",
                    help="skip the per-batch maintenance cost at 1M and 10M facts of history")
     p.add_argument("--skip-idle", action="store_true", help="skip the idle worker's CPU")
+    p.add_argument("--skip-reads", action="store_true",
+                   help="skip the drain with the dashboards' queries running through the worker")
+    p.add_argument("--reads-rounds", type=_count_arg, default=1,
+                   help="quiet/under-reads drain pairs for pipeline_eps_under_reads, median taken (default 1)")
     p.add_argument("--maintenance-facts", type=_two_counts, default=(1_000_000, 10_000_000), metavar="SMALL,LARGE",
                    help="facts of history for the per-batch maintenance cost (default 1000000,10000000; "
                         "reported as batch_maintenance_ms_1m and _10m)")
@@ -86,7 +90,8 @@ def cmd_bench(args, settings: Settings) -> int:
                    query_rows=args.query_rows, query_repeats=args.query_repeats,
                    query_budget_seconds=args.query_budget, skip_naive=args.skip_naive,
                    skip_freshness=args.skip_freshness, skip_queries=args.skip_queries,
-                   skip_maintenance=args.skip_maintenance, skip_idle=args.skip_idle,
+                   skip_maintenance=args.skip_maintenance, skip_idle=args.skip_idle, skip_reads=args.skip_reads,
+                   reads_rounds=args.reads_rounds,
                    maintenance_facts=args.maintenance_facts, maintenance_batches=args.maintenance_batches,
                    idle_seconds=args.idle_seconds,
                    profile_dir=args.profile.resolve() if args.profile else None, work_dir=args.work_dir,

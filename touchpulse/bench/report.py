@@ -9,6 +9,8 @@ ROWS: tuple[tuple[str, str, str, float | None, bool], ...] = (
     ("naive_eps", "naive: one event, one insert", "events/s", None, True),
     ("pipeline_eps", "touchpulse worker --drain", "events/s", 20_000, True),
     ("pipeline_wall_eps", "  same, including process start", "events/s", None, True),
+    ("pipeline_eps_under_reads", "  same, dashboards reading the worker", "events/s", None, True),
+    ("under_reads_ratio", "  under reads / quiet", "", 0.8, True),
     ("ratio", "pipeline / limit", "", 0.5, True),
     ("freshness_p50_s", "freshness p50 (produce -> committed)", "s", None, False),
     ("freshness_p99_s", "freshness p99", "s", 3, False),

@@ -4,6 +4,8 @@
 2. limit: a bare aiokafka consumer decoding the JSON (raw_consume_eps);
 3. naive: one event at a time, one insert per event, for a bounded sample (naive_eps);
 4. touchpulse: `touchpulse worker --drain` over the same messages (pipeline_eps, worker_rss_mb);
+   then again while the dashboards' queries run in a loop through the worker's read endpoint
+   (pipeline_eps_under_reads, under_reads_ratio; touchpulse/bench/reads.py);
    optionally once more under py-spy, for the profile;
 5. maintenance: what keeping the views current costs per batch with 1M and with 10M facts of
    history (batch_maintenance_ms_1m/_10m, history_cost_ratio);
@@ -58,6 +60,8 @@ class Options:
     idle_seconds: float = 20.0
     skip_maintenance: bool = False
     skip_idle: bool = False
+    skip_reads: bool = False
+    reads_rounds: int = 1
     query_repeats: int = 3
     query_budget_seconds: float = 900.0
     skip_naive: bool = False
@@ -150,6 +154,9 @@ def _run(bh: BenchHome, opts: Options, out: dict) -> None:
     say(f"touchpulse: {out['pipeline_eps']:,} events/s while processing "
         f"({opts.events / done.wall:,.0f}/s including {details['drain']['startup_seconds']:.1f} s of start-up)")
 
+    if not opts.skip_reads:
+        _under_reads(bh, opts, out, registry)
+
     if opts.profile_dir:
         details["profile"] = _profile(bh, opts.profile_dir)
 
@@ -217,6 +224,20 @@ def _idle(bh: BenchHome, seconds: float) -> dict:
     finally:
         worker.stop()
     return {"seconds": round(wall, 1), "cpu_seconds": round(used, 2), "cpu_pct": round(100 * used / wall, 1)}
+
+
+def _under_reads(bh: BenchHome, opts: Options, out: dict, registry) -> None:
+    from touchpulse.bench.reads import drain_under_reads
+    say("under reads: `worker --drain` over the same messages again (fresh group and database) while a thread "
+        "runs the dashboards' queries in a loop through the worker's read endpoint")
+    reads = drain_under_reads(bh, opts.events, registry, _cli, rounds=opts.reads_rounds)
+    out["details"]["reads"] = reads
+    if "failure" in reads:
+        raise BenchError(f"under reads: {reads['failure']}")
+    reads["ratio_vs_quiet_again"] = round(reads["eps"] / reads["quiet_again_eps"], 3)
+    out["pipeline_eps_under_reads"] = reads["eps"]
+    out["under_reads_ratio"] = round(reads["eps"] / out["pipeline_eps"], 3) if out.get("pipeline_eps") else None
+    out["worker_rss_mb"] = max(out["worker_rss_mb"], reads["peak_rss_mb"])
 
 
 def _after_first(done) -> int | None:

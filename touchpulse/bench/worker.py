@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BATCH = re.compile(rb"batch of (\d+): .*?(?:(\d+) customer notices )?in (\d+) ms")
+BATCH = re.compile(rb"batch of (\d+): .*?(?:customer notices in (\d+) messages )?in (\d+) ms")
 
 
 @dataclass

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import orjson
 
-from touchpulse.clickhouse.client import connect
+from touchpulse.clickhouse.client import connect, reads_through_worker
 from touchpulse.clickhouse.schema import q
 from touchpulse.errors import UserError
 from touchpulse.settings import Settings
@@ -30,6 +30,8 @@ VIEWS: dict[str, tuple[str, str]] = {
     "missed_not_called_back": ("day", "day, touchpoint, queued_at"),
     "followups_daily": ("day", "day, touchpoint"),
     "followup_queue": ("day", "due_at, followup_id"),
+    "callbacks_hourly": ("day", "day, hour, touchpoint"),
+    "fcr_settled": ("day", "day, touchpoint"),
 }
 NO_TOUCHPOINT = {"ingest_daily"}
 
@@ -62,12 +64,14 @@ def query_view(settings: Settings, view: str, day_from: date | None = None, day_
         sql += " LIMIT {limit:UInt64}"
         params["limit"] = limit
     own = client is None
-    client = client or connect(settings)
+    client = client or connect(settings, read_only=True)
     try:
         from touchpulse.clickhouse.setup import ensure_views_current
         from touchpulse.services import registry, schema_options
         ensure_views_current(client, schema_options(settings), registry(settings))
-        if settings.embedded_clickhouse:  # no worker can be running on this chDB: finish what a crash left open
+        # Holding chDB itself, it knows no worker runs: finish what a crash left open (a worker
+        # serving this read completes its own batches).
+        if settings.embedded_clickhouse and not reads_through_worker(client):
             complete_open_batches(client, settings)
         result = client.query(sql, parameters=params)
         return list(result.column_names), result.result_rows

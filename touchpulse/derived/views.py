@@ -20,7 +20,8 @@ from touchpulse.derived.sums import summed
 ROLLING_DAYS = 7
 CONTRACT_VIEWS = ("nps_daily", "calls_daily", "calls_hourly", "reviews_daily", "purchases_daily",
                   "calls_resolution_daily", "agents_daily", "followups_daily")
-EXTRA_VIEWS = ("nps_rolling_7d", "loyalty_monthly", "ingest_daily", "followup_queue")
+EXTRA_VIEWS = ("nps_rolling_7d", "loyalty_monthly", "ingest_daily", "callbacks_hourly", "fcr_settled",
+               "followup_queue")
 # Winning-version columns of the *_latest views, entity key first.
 LATEST_COLUMNS = {
     "call": ["event_id", "occurred_at", "touchpoint", "customer_id", "attributes", "direction", "queued_at",
@@ -211,6 +212,32 @@ SELECT r.day AS day, r.touchpoint AS touchpoint, r.customer_id AS customer_id, r
 FROM {summed(db, 'resolution', "d1 = 'missed'")} AS r
 {resolution_targets}r.touchpoint
 WHERE r.n > 0 AND r.abandon_us >= {short_r} AND (r.gap_us < 0 OR r.gap_us > {callback_us})"""
+
+    # Call-backs by the local hour the missed call was queued in: where a lunch-time gap shows.
+    views["callbacks_hourly"] = f"""
+SELECT day, hour, touchpoint, missed_identified, called_back,
+    {ratio_sql('called_back', 'missed_identified')} AS callback_rate
+FROM (
+    SELECT r.day AS day, toUInt8(toHour(r.queued_at, {tz})) AS hour, r.touchpoint AS touchpoint,
+        toUInt64(sumIf(r.n, {missed})) AS missed_identified,
+        toUInt64(sumIf(r.n, {back})) AS called_back
+    FROM {summed(db, 'resolution', "d1 = 'missed'")} AS r
+    {resolution_targets}r.touchpoint
+    GROUP BY day, hour, touchpoint
+    HAVING missed_identified > 0
+)"""
+
+    # A day's first-contact resolution is final only once its calls have had their whole repeat
+    # window: until then a customer may still call again, and the rate looks better than it is.
+    views["fcr_settled"] = f"""
+SELECT c.day AS day, c.touchpoint AS touchpoint, c.answered_identified AS answered_identified,
+    c.repeat_contacts AS repeat_contacts, c.fcr_rate AS fcr_rate,
+    {target('t', 'repeat_window_hours', d.repeat_window_hours)} AS repeat_window_hours
+FROM {db}.calls_resolution_daily AS c
+{targets_join(db, 't', ['repeat_window_hours'])}c.touchpoint
+WHERE c.answered_identified > 0
+    AND toDateTime64(addDays(c.day, 1), 6, {tz}) + toIntervalMicrosecond(toInt64(round(repeat_window_hours * 3600e6)))
+        <= now64(6)"""
 
     views["calls_hourly"] = f"""
 SELECT day, hour, touchpoint, offered, answered, offered - answered AS unanswered

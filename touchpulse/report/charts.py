@@ -130,6 +130,30 @@ def missed_calls(data: ReportData) -> Panel:
     return Panel("missed-calls", "Missed calls by hour", chart, caption)
 
 
+def first_contact_resolution(data: ReportData, verdict: Verdict) -> list[Panel]:
+    """FCR per touchpoint on its judged day (the latest whose repeat window has closed), worst first."""
+    if data.resolution is None or not data.resolution.fcr:
+        return []
+    rows = []
+    for slug, w in data.resolution.fcr.items():
+        e = w.day.fcr()
+        rows.append((2.0 if e.empty else e.value, slug, w, e))
+    bars = []
+    for _, slug, w, e in sorted(rows, key=lambda r: (r[0], r[1])):
+        note = f"no calls \u00b7 {w.judged_day:%d %b}" if e.empty else \
+            f"{_pct(e.value)} \u00b7 {e.n:,} \u00b7 {w.judged_day:%d %b}"
+        bars.append(Bar(data.name(slug), e.value, e.moe, w.base28.fcr().value, note,
+                        STATUS_COLOR[_status(verdict, "fcr", slug)]))
+    chart = svg.hbar_chart(bars, label="First-contact resolution by touchpoint, with 95 % margin of error", lo=0,
+                           hi=1, tick_fmt=_pct, width=WIDTH, note_width=150,
+                           legend=[("box", svg.BAR, "judged day"), ("tick", svg.MARKER, "28 days before")])
+    return [Panel("first-contact-resolution", "First-contact resolution", chart,
+                  "Answered calls of known customers not followed by another call of theirs within the touchpoint's "
+                  "repeat window, on the latest day whose window had closed by the end of the reported day (right: "
+                  "that day, and the calls it rests on). Whiskers: 95 % margin of error; orange tick: the 28 days "
+                  "before. Red or green: changed beyond noise; pale: fewer than 20 calls.")]
+
+
 def reviews(data: ReportData) -> list[Panel]:
     items = sorted(data.reviews.items(), key=lambda kv: (kv[1].replied / kv[1].reviews if kv[1].reviews else 2, kv[0]))
     rate_bars, time_bars = [], []
@@ -193,4 +217,4 @@ def benchmark(data: ReportData) -> Panel:
 
 def panels(data: ReportData, verdict: Verdict) -> list[Panel]:
     return [nps_by_touchpoint(data, verdict), nps_trend(data), service_level(data, verdict), missed_calls(data),
-            *reviews(data), *purchases(data), benchmark(data)]
+            *first_contact_resolution(data, verdict), *reviews(data), *purchases(data), benchmark(data)]

@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 from touchpulse.clickhouse.schema import q
 from touchpulse.core.business_time import business_zone, day_bounds_utc
 from touchpulse.core.touchpoints import Registry
+from touchpulse.report import resolution
 from touchpulse.report.model import (CallCounts, DayOrders, NpsCounts, ReportData, ReviewStats, Sums, Windows)
 from touchpulse.report.verdict import Overdue, OverdueFollowup
 
@@ -94,6 +95,7 @@ GROUP BY day ORDER BY day""", {**p, "c": currency})]
         missed_by_hour=missed, offered_by_hour=offered, missed_by_hour_base7=base,
         reviews=reviews, ratings=ratings, currency=currency, orders=orders, checks=checks,
         overdue=_overdue(client, db, as_of, start, zone),
+        resolution=resolution.collect(client, database, day, registry),
     )
 
 

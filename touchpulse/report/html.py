@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from touchpulse import __version__
 from touchpulse.report.charts import Panel
 from touchpulse.report.model import ReportData
+from touchpulse.report.resolution import missed_sentence
 from touchpulse.report.verdict import Comparison, Verdict
 
 MAX_FINDINGS = 12
@@ -97,6 +98,31 @@ def _overdue_tables(data: ReportData, verdict: Verdict) -> str:
     return "<div class=\"tables\">" + "".join(out) + "</div>"
 
 
+def _missed_callers(data: ReportData) -> tuple[str, str]:
+    """The sentence for the verdict, and the table by touchpoint for below the charts ('' if none)."""
+    missed = data.resolution.missed
+    sentence = escape(missed_sentence(missed, data.day, data.name))
+    if not any(m.not_called_back for m in missed.values()):
+        return f"<h3 class=\"followups\">Missed callers</h3><p>{sentence}</p>", ""
+    head = ("Touchpoint", "Missed", "Called back in time", "Not called back in time", "No call back at all",
+            "Called back in time, %")
+    num = " class=\"num\""
+    rows = ["<table class=\"missed-callers\"><thead><tr>" + "".join(
+        f"<th{num if i else ''}>{h}</th>" for i, h in enumerate(head)) + "</tr></thead><tbody>"]
+    for slug, m in sorted(missed.items(), key=lambda kv: (-kv[1].not_called_back, kv[0])):
+        cells = (f"{m.missed:,}", f"{m.called_back:,}", f"{m.not_called_back:,}", f"{m.never:,}",
+                 f"{100 * m.called_back / m.missed:.0f} %")
+        rows.append(f"<tr><td>{escape(data.name(slug))}</td>"
+                    + "".join(f"<td class=\"num\">{c}</td>" for c in cells) + "</tr>")
+    rows.append("</tbody></table>")
+    link = " <a href=\"#missed-callers\">By touchpoint below the charts.</a>"
+    return (f"<h3 class=\"followups\">Missed callers not called back</h3><p>{sentence}{link}</p>",
+            "<section class=\"details\" id=\"missed-callers\"><h2>Missed callers by touchpoint</h2>"
+            "<p class=\"small\">Known customers whose call was missed on the day (short abandons aside), and "
+            "whether the team called them back within the touchpoint's call-back target.</p>"
+            + "".join(rows) + "</section>")
+
+
 def render(data: ReportData, verdict: Verdict, panels: list[Panel]) -> str:
     day = f"{data.day:%A} {data.day.day} {data.day:%B %Y}"
     steady, too_few = verdict.steady, verdict.too_few
@@ -130,6 +156,9 @@ def render(data: ReportData, verdict: Verdict, panels: list[Panel]) -> str:
     parts.append(f"<h3 class=\"followups\">Overdue follow-ups</h3><p>{overdue}{link}</p>")
     if verdict.notes:
         parts.append("<ul class=\"notes\">" + "".join(f"<li>{escape(n)}</li>" for n in verdict.notes) + "</ul>")
+    missed_text, missed_table = _missed_callers(data) if data.resolution is not None else ("", "")
+    if missed_text:
+        parts.append(missed_text)
     parts.append(f"<p class=\"small\">{escape(verdict.chance_note())}</p></section>")
     parts.append("<main class=\"grid\">")
     for p in panels:
@@ -138,6 +167,8 @@ def render(data: ReportData, verdict: Verdict, panels: list[Panel]) -> str:
     parts.append("</main>")
     if tables:
         parts.append(f"<section class=\"details\" id=\"followups\"><h2>Overdue follow-ups</h2>{tables}</section>")
+    if missed_table:
+        parts.append(missed_table)
     parts.append(f"<footer>touchpulse {escape(__version__)} \u00b7 every number follows the metrics contract "
                  "(docs/metrics.md); margins of error are 95 %.</footer></div></body></html>")
     return "\n".join(parts) + "\n"

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from touchpulse.report import stats
+from touchpulse.report.resolution import Resolution, ResolutionCounts
 from touchpulse.report.stats import Estimate
 from touchpulse.report.verdict import (ABANDON_RATE, AVG_RATING, NPS, ORDERS, SERVICE_LEVEL, Baseline,
-                                       Comparison, Overdue, Verdict, avg_check_metric)
+                                       Comparison, Overdue, Verdict, avg_check_metric, fcr_metric)
 
 SERVICE_LEVEL_GOAL = 0.8   # share of calls answered within the touchpoint's sla_answer_seconds
 WINDOWS = ("day", "base7", "base28")
@@ -114,6 +115,7 @@ class ReportData:
     checks: Windows                             # Windows of Sums of completed order amounts
     overdue: Overdue
     notes: list[str] = field(default_factory=list)
+    resolution: Resolution | None = None        # first-contact resolution and missed callers
 
     def name(self, slug: str) -> str:
         return self.names.get(slug) or slug
@@ -165,7 +167,16 @@ def comparisons(data: ReportData) -> list[Comparison]:
     out.append(orders_comparison(data))
     out.append(Comparison(avg_check_metric(data.currency), "", "", data.checks.day.mean(),
                           _baselines(data.checks, Sums.mean)))
+    out.extend(fcr_comparisons(data))
     return out
+
+
+def fcr_comparisons(data: ReportData) -> list[Comparison]:
+    """First-contact resolution per touchpoint, each on its own judged day (resolution.py)."""
+    if data.resolution is None:
+        return []
+    return [Comparison(fcr_metric(w.judged_day), slug, data.name(slug), w.day.fcr(),
+                       _baselines(w, ResolutionCounts.fcr)) for slug, w in data.resolution.fcr.items()]
 
 
 def verdict(data: ReportData) -> Verdict:

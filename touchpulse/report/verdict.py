@@ -71,6 +71,13 @@ REPLIED_IN_TIME = Metric("replied_in_time", "Reviews replied within target", Tru
 ORDERS = Metric("orders", "Completed orders", True, _count, _count_diff, "")
 
 
+def fcr_metric(judged: date) -> Metric:
+    """First-contact resolution is judged on the latest day whose repeat window has closed, which
+    is not the reported day: the label names it."""
+    return Metric("fcr", f"First-contact resolution of {judged.day} {judged:%b} calls", True, _pct, _pp,
+                  "answered calls")
+
+
 def avg_check_metric(currency: str) -> Metric:
     value_fmt, diff_fmt = money(currency)
     return Metric("avg_check", "Average check", True, value_fmt, diff_fmt, "orders")

@@ -19,7 +19,7 @@ DIGITAL_CURVE = [0.12, 0.07, 0.04, 0.03, 0.03, 0.05, 0.12, 0.3, 0.55, 0.75, 0.9,
 WEEKDAY_FACTOR = [1.08, 1.0, 0.98, 0.97, 0.95, 0.62, 0.48]
 
 # Daily volumes on an average weekday (before the weekday factor and noise).
-INBOUND_CALLS = 2100
+INBOUND_CALLS = 1700              # first calls; callers whose problem was not solved call again on top
 OUTBOUND_CALLS = 190
 ONE_OFF_PURCHASES = 480
 REGULAR_CUSTOMERS = 3000          # each buys every ~12 days: ~250 purchases a day
@@ -39,6 +39,33 @@ CALL_TOUCHPOINTS = {"call_centre": 0.42, "tech_support": 0.2, "business_line": 0
                     "roaming_desk": 0.05, "field_engineers": 0.07, "delivery": 0.06}
 QUEUE_PRESSURE = {"tech_support": 1.2, "business_line": 0.75, "billing": 1.1, "field_engineers": 1.1}
 OUTBOUND_TOUCHPOINTS = {"call_centre": 0.6, "business_line": 0.25, "field_engineers": 0.15}
+
+# First-contact resolution and call-backs (contact_centre.py). Most callers are recognised by
+# their number (subscribers: a larger base than the shoppers above, so that two calls of one
+# customer are rarely a coincidence); the rest call from a withheld or unknown number.
+IDENTIFIED_CALLERS = 0.87
+SUBSCRIBERS = 400_000
+# Chance that an answered call leaves the caller's problem unsolved, before the agent's own factor.
+UNRESOLVED = {"tech_support": 0.36, "billing": 0.3, "field_engineers": 0.32, "delivery": 0.26,
+              "call_centre": 0.22, "roaming_desk": 0.2, "business_line": 0.14}
+DEFAULT_UNRESOLVED = 0.22
+# An unsolved caller calls again: (share, (min, max) delay in hours). Some come back after the
+# usual 72-hour window, where they no longer count as a repeat.
+REPEAT_DELAYS = [(0.5, (0.3, 8)), (0.32, (8, 72)), (0.18, (72, 200))]
+REPEAT_SAME_TOUCHPOINT = 0.8
+# Agents on a touchpoint's roster: one per this many calls a day, plus a few.
+CALLS_PER_AGENT = 55
+# (share of agents, handle-time factor range, unresolved factor range): steady hands, rushers who
+# end calls fast and leave problems open, and new starters who are slow and still learning.
+AGENT_KINDS = [(0.7, (0.85, 1.15), (0.7, 1.2)), (0.15, (0.6, 0.75), (1.8, 2.6)), (0.15, (1.3, 1.6), (1.3, 1.7))]
+# Missed callers are called back: most within minutes, some never. A call-back that falls in the
+# lunch hour usually waits until the team is back, and then behind the lunch-time backlog.
+CALLBACK_SHARE = 0.92
+CALLBACK_MEDIAN_MINUTES = 16
+LUNCH_BACKLOG_MINUTES = 60
+LUNCH_HOURS = tuple(h for h in range(24) if STAFFING[h] < 1)  # the staffing gap above
+LUNCH_DEFERRAL = 0.9
+CALLBACK_ANSWERED = 0.72
 STORE_TOUCHPOINTS = {"retail_store": 0.72, "flagship_store": 0.28}
 DIGITAL_TOUCHPOINTS = {"website": 0.45, "mobile_app": 0.47, "delivery": 0.08}
 # Transactional surveys sent after other contacts (chat sessions, engineer visits, bills...).

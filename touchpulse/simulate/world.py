@@ -15,6 +15,7 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from touchpulse.simulate import profiles as P
+from touchpulse.simulate.contact_centre import ContactCentre
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -46,6 +47,7 @@ class World:
         self.store_tp, self.digital_tp = _Picker(P.STORE_TOUCHPOINTS), _Picker(P.DIGITAL_TOUCHPOINTS)
         self.survey_tp, self.panel_tp = _Picker(P.SURVEY_TOUCHPOINTS | more), _Picker(P.RELATIONSHIP_PANELS)
         self.review_tp, self.brand = _Picker(P.REVIEW_TOUCHPOINTS), _Picker(P.BRANDS)
+        self.desk = ContactCentre(rng, zone, P.CALL_TOUCHPOINTS | more, P.INBOUND_CALLS)
         # Regular buyers: (next purchase day as an ordinal float, interval days, speed-up, touchpoint).
         start = first_day.toordinal()
         self.regulars = []
@@ -67,6 +69,11 @@ class World:
 
     def customer(self) -> str:
         return f"cus-{self.rng.randrange(P.CUSTOMERS):06d}"
+
+    def caller(self) -> str | None:
+        """A subscriber recognised by their number, or None for a withheld one."""
+        rng = self.rng
+        return f"cus-{rng.randrange(P.SUBSCRIBERS):06d}" if rng.random() < P.IDENTIFIED_CALLERS else None
 
     def envelope(self, etype: str, t: float, tp: str, local: bool, source: str, customer: str | None,
                  attributes: dict | None = None) -> dict:
@@ -99,6 +106,7 @@ class World:
         starts = [datetime.combine(d, time(h), self.zone).timestamp() for h in range(24)]
         starts.append(datetime.combine(d + timedelta(days=1), time(0), self.zone).timestamp())
         self.at = lambda h: starts[h] + rng.random() * (starts[h + 1] - starts[h])
+        self.day_end = starts[24]
         factor = P.WEEKDAY_FACTOR[d.weekday()] * rng.uniform(0.92, 1.08)
         self.calls(factor)
         self.purchases(d, factor)
@@ -110,49 +118,79 @@ class World:
         day_pressure = rng.uniform(0.93, 1.07)
         for h, n in self.hourly(P.INBOUND_CALLS, factor, P.CALL_CURVE):
             for _ in range(n):
-                tp = self.call_tp(rng)
-                pressure = 0.85 * day_pressure * P.QUEUE_PRESSURE.get(tp, 1.0) / P.STAFFING[h]
-                mean_wait = 12 * pressure ** 3
-                q = self.at(h)
-                if rng.random() < min(0.85, 0.03 + 0.45 * max(0.0, pressure - 0.8)):
-                    patience = rng.uniform(0.5, 5) if rng.random() < 0.15 else rng.expovariate(1 / (mean_wait + 20))
-                    self.call(tp, "inbound", q, None, q + patience, h)
-                    continue
-                answered = q + rng.expovariate(1 / mean_wait)
-                hold = rng.expovariate(1 / 45) if rng.random() < 0.3 else 0.0
-                ended = answered + rng.lognormvariate(5.3, 0.6) + hold
-                call_id = self.call(tp, "inbound", q, answered, ended, h, hold)
-                if rng.random() < P.CALL_SURVEY_SHARE:
-                    score = self.score(P.NPS_MIX.get(tp, P.DEFAULT_NPS_MIX))
-                    if answered - q > 60:
-                        score = max(0, score - rng.randint(1, 3))
-                    self.survey(ended + rng.uniform(120, 2 * HOUR), tp, score, "transactional", "own",
-                                call_id, None)
+                self.inbound(self.call_tp(rng), self.at(h), self.caller(), day_pressure)
+        for q, tp, customer in self.desk.calls_due(self.day_end):  # unsolved callers calling again
+            self.inbound(tp, q, customer, day_pressure)
         for h, n in self.hourly(P.OUTBOUND_CALLS, factor, P.CALL_CURVE):
             for _ in range(n):
                 q = self.at(h)
+                tp, customer = self.out_tp(rng), self.caller()
+                campaign = ("retention", "upsell", "followup")[rng.randrange(3)]
                 if rng.random() < 0.65:
                     answered = q + rng.uniform(5, 30)
-                    self.call(self.out_tp(rng), "outbound", q, answered, answered + rng.lognormvariate(4.8, 0.7), h)
+                    self.call(tp, "outbound", q, answered, answered + rng.lognormvariate(4.8, 0.7), customer,
+                              self.desk.agent(tp, h).agent_id, campaign=campaign)
                 else:
-                    self.call(self.out_tp(rng), "outbound", q, None, q + rng.uniform(15, 40), h)
+                    self.call(tp, "outbound", q, None, q + rng.uniform(15, 40), customer, None, campaign=campaign)
 
-    def call(self, tp: str, direction: str, q: float, answered: float | None, ended: float, h: int,
-             hold: float = 0.0) -> str:
+    def inbound(self, tp: str, q: float, customer: str | None, day_pressure: float) -> None:
+        """One inbound call: missed (and maybe called back) or answered by an agent (and maybe
+        unsolved, so the caller calls again)."""
+        rng = self.rng
+        h = self.desk.hour(q)
+        pressure = 0.85 * day_pressure * P.QUEUE_PRESSURE.get(tp, 1.0) / P.STAFFING[h]
+        mean_wait = 12 * pressure ** 3
+        if rng.random() < min(0.85, 0.03 + 0.45 * max(0.0, pressure - 0.8)):
+            patience = rng.uniform(0.5, 5) if rng.random() < 0.15 else rng.expovariate(1 / (mean_wait + 20))
+            self.call(tp, "inbound", q, None, q + patience, customer, None)
+            if customer:
+                self.call_back(tp, q + patience, customer)
+            return
+        answered = q + rng.expovariate(1 / mean_wait)
+        agent = self.desk.agent(tp, h)
+        hold = rng.expovariate(1 / 45) if rng.random() < 0.3 else 0.0
+        ended = answered + rng.lognormvariate(5.3, 0.6) * agent.handle_factor + hold
+        call_id = self.call(tp, "inbound", q, answered, ended, customer, agent.agent_id, hold)
+        unsolved = rng.random() < agent.unresolved
+        if unsolved and customer:
+            self.desk.call_again(tp, ended, customer, self.call_tp)
+        if rng.random() < P.CALL_SURVEY_SHARE:
+            score = self.score(P.NPS_MIX.get(tp, P.DEFAULT_NPS_MIX))
+            if answered - q > 60:
+                score = max(0, score - rng.randint(1, 3))
+            if unsolved:
+                score = max(0, score - rng.randint(1, 4))
+            self.survey(ended + rng.uniform(120, 2 * HOUR), tp, score, "transactional", "own", call_id, customer)
+
+    def call_back(self, tp: str, missed_end: float, customer: str) -> None:
+        """The outbound call to a missed caller, on the line they called, if the team makes one."""
+        q = self.desk.call_back_at(missed_end)
+        if q is None:
+            return
+        rng = self.rng
+        if rng.random() < P.CALLBACK_ANSWERED:
+            answered = q + rng.uniform(5, 25)
+            self.call(tp, "outbound", q, answered, answered + rng.lognormvariate(4.9, 0.6), customer,
+                      self.desk.agent(tp, self.desk.hour(q)).agent_id, campaign="callback")
+        else:
+            self.call(tp, "outbound", q, None, q + rng.uniform(20, 40), customer, None, campaign="callback")
+
+    def call(self, tp: str, direction: str, q: float, answered: float | None, ended: float,
+             customer: str | None, agent_id: str | None, hold: float = 0.0, campaign: str | None = None) -> str:
         rng = self.rng
         local = rng.random() < 0.8  # CDR exports mostly carry the site's local offset
         call_id = self.next_id("call")
         attrs = {"region": P.REGIONS[rng.randrange(len(P.REGIONS))], "queue": tp}
-        if direction == "outbound":
-            attrs["campaign"] = ("retention", "upsell", "followup")[rng.randrange(3)]
-        doc = self.envelope("call", ended, tp, local, "cdr_export",
-                            self.customer() if rng.random() < 0.85 else None, attrs)
+        if campaign:
+            attrs["campaign"] = campaign
+        doc = self.envelope("call", ended, tp, local, "cdr_export", customer, attrs)
         doc.update(call_id=call_id, direction=direction, queued_at=self.ts(q, local),
                    answered_at=None if answered is None else self.ts(answered, local),
                    ended_at=self.ts(ended, local))
         if answered is not None:
-            doc.update(hold_seconds=round(hold, 1), wrap_seconds=round(rng.uniform(10, 60), 1),
-                       agent_id=f"{tp[:4]}-{rng.randrange(40 if h != 13 else 20):03d}")
+            doc.update(hold_seconds=round(hold, 1), wrap_seconds=round(rng.uniform(10, 60), 1))
+            if agent_id:
+                doc["agent_id"] = agent_id
         self.emit(ended, "call", doc)
         return call_id
 

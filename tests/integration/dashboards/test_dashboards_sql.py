@@ -168,3 +168,55 @@ def test_alert_rule_queries_run_on_the_real_views(sim):
     assert counts["touchpulse-service-level"] >= 5 and counts["touchpulse-nps-drop"] >= 3
     assert counts["touchpulse-reviews-overdue"] >= 3
     assert counts["touchpulse-followups-overdue"] >= 3  # the simulated team leaves some follow-ups behind
+
+
+CC = "touchpulse-contact-centre"
+
+
+def test_call_backs_by_hour_show_the_lunch_gap(sim):
+    client, _ = sim
+    rows = _run(client, CC, _sql(CC, "Missed callers by hour of day: called back in time or not"))
+    in_time = {hour: back / (back + late) for hour, back, late in rows}
+    assert list(in_time) == sorted(in_time) and "09" in in_time and "13" in in_time
+    assert min(in_time, key=in_time.get) == "13", in_time
+    others = [hour for hour in in_time if hour != "13"]
+    assert in_time["13"] < 0.6 * sum(in_time[h] for h in others) / len(others), in_time
+
+
+def test_the_duty_list_is_the_last_day_of_the_range(sim):
+    client, _ = sim
+    rows = _run(client, CC, _sql(CC, "Missed callers not called back"))
+    expected = client.query(f"SELECT customer_id, touchpoint, queued_at FROM {DB}.missed_not_called_back "
+                            f"WHERE day = {{d:Date32}}", parameters={"d": END}).result_rows
+    missed, back = client.query(f"SELECT sum(missed_identified), sum(called_back) FROM {DB}.calls_resolution_daily "
+                                f"WHERE day = {{d:Date32}}", parameters={"d": END}).result_rows[0]
+    assert len(rows) == len(expected) == missed - back > 0  # the two views agree on who is owed a call
+    assert sorted(r[:3] for r in rows) == sorted(expected)
+    assert [r[2] for r in rows] == sorted(r[2] for r in rows)  # in the order they called
+    callback_minutes = {tp: REGISTRY.targets(tp).callback_minutes for tp in REGISTRY.slugs}
+    late = [r for r in rows if r[4] is not None]
+    assert late and all(r[4] >= callback_minutes[r[1]] for r in late)  # called back, but too late
+    assert all(r[3] >= REGISTRY.targets(r[1]).short_abandon_seconds for r in rows)
+    only = _run(client, CC, _sql(CC, "Missed callers not called back"), {"touchpoint": Selection(("billing",))})
+    assert only and {r[1] for r in only} == {"billing"} and len(only) < len(rows)
+
+
+def test_resolution_panels_agree_with_the_contract_views(sim):
+    client, _ = sim
+    days = {"a": T_FROM.date(), "b": T_TO.date()}
+    answered, repeats, missed, back = client.query(
+        f"SELECT sum(answered_identified), sum(repeat_contacts), sum(missed_identified), sum(called_back) "
+        f"FROM {DB}.calls_resolution_daily WHERE day BETWEEN {{a:Date32}} AND {{b:Date32}}", parameters=days
+    ).result_rows[0]
+    assert _run(client, CC, _sql(CC, "First-contact resolution")) == [((answered - repeats) / answered,)]
+    assert _run(client, CC, _sql(CC, "Called back in time")) == [(back / missed,)]
+    fcr = 1 - repeats / answered
+    assert 0.6 < fcr < 0.9 and back / missed < 0.85  # the simulated centre: some repeats, a lunch gap
+    agents = _run(client, CC, _sql(CC, "Agents, lowest first-contact resolution first"))
+    total, = client.query(f"SELECT sum(answered) FROM {DB}.agents_daily WHERE day BETWEEN {{a:Date32}} AND "
+                          f"{{b:Date32}}", parameters=days).result_rows[0]
+    assert sum(r[2] for r in agents) == total and len(agents) >= 30
+    rates = [r[4] for r in agents]
+    assert rates == sorted(rates) and rates[-1] - rates[0] > 0.2  # worst first; agents really differ
+    by_line = _run(client, CC, _sql(CC, "Touchpoints, lowest first-contact resolution first"))
+    assert [r[1] for r in by_line] == sorted(r[1] for r in by_line) and by_line[0][0] == "tech_support"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import re
 
 from touchpulse.bench.queries import _pct
 from touchpulse.bench.report import table
@@ -25,11 +24,10 @@ def test_table_gives_a_verdict_against_each_target():
 def test_batch_pattern_matches_the_workers_log_line():
     """The bench reads the worker's DEBUG line; this fails if its wording changes."""
     from touchpulse.streams import app
-    fmt = re.search(r'"(batch of %d:[^"]*)"', inspect.getsource(app))
-    assert fmt, "the worker no longer logs 'batch of %d: ...'"
-    line = fmt.group(1) % (514, 500, 2, 54, 12, 2994.4)
+    assert "log.debug(BATCH_LINE," in inspect.getsource(app), "the worker no longer logs BATCH_LINE"
+    line = app.BATCH_LINE % (514, 500, 2, 54, 1200, 3, 2994.4)
     m = BATCH.search(line.encode())
-    assert m and m.group(1) == b"514" and m.group(2) == b"12" and m.group(3) == b"2994"
+    assert m and m.group(1) == b"514" and m.group(2) == b"3" and m.group(3) == b"2994"
 
 
 def test_nearest_rank_percentile():

@@ -13,7 +13,7 @@ import pytest
 KEYS = ("raw_consume_eps", "naive_eps", "pipeline_eps", "ratio", "freshness_p50_s", "freshness_p99_s",
         "query_p50_ms", "query_p95_ms", "worker_rss_mb", "events", "produce_eps", "pipeline_wall_eps",
         "view_freshness_p50_s", "view_freshness_p99_s", "batch_maintenance_ms_1m", "batch_maintenance_ms_10m",
-        "history_cost_ratio", "idle_worker_cpu_pct")
+        "history_cost_ratio", "idle_worker_cpu_pct", "pipeline_eps_under_reads", "under_reads_ratio")
 
 
 def bench(tmp_path, *args: str, timeout: float = 420) -> subprocess.CompletedProcess:
@@ -38,7 +38,9 @@ def test_tiny_bench_reports_every_figure(tmp_path):
     assert d["raw_consume"]["messages"] == 600
     assert d["naive"]["events"] == 40
     assert d["drain"]["batches"] >= 1
-    assert result["worker_rss_mb"] == max(d["drain"]["peak_rss_mb"], d["freshness"]["worker_peak_rss_mb"])
+    assert d["reads"]["queries"] >= 1 and d["reads"]["errors"] == {} and d["reads"]["client_failure"] is None
+    assert result["worker_rss_mb"] == max(d["drain"]["peak_rss_mb"], d["freshness"]["worker_peak_rss_mb"],
+                                          d["reads"]["peak_rss_mb"])
     assert d["freshness"]["produced"] == 300 and d["freshness"]["rows"] >= 290  # a few are dead letters
     assert d["freshness"]["p99_s"] >= d["freshness"]["p50_s"] > 0
     assert d["history"]["tables"]["surveys"]["rows"] == 3000 and d["queries"]["timings"] >= 1

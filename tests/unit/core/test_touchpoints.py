@@ -85,6 +85,11 @@ def test_invalid_toml_names_the_path(tmp_path, content):
     ('[touchpoints]\na = 5\n', r"\[touchpoints\.a\].*table"),
     ('touchpoints = [1, 2]\n', r"\[touchpoints\].*table"),
     ('defaults = 3\n', r"\[defaults\].*table"),
+    ('[touchpoints.a]\nrepeat_window_hours = -2\n', r"\[touchpoints\.a\].*repeat_window_hours"),
+    ('[touchpoints.a]\ncallback_minutes = "60"\n', r"\[touchpoints\.a\].*callback_minutes"),
+    ('[touchpoints.a]\nservice_level_base = "offered_less_abandoned"\n',
+     r"\[touchpoints\.a\].*service_level_base must be one of offered_less_short, offered, answered"),
+    ('[defaults]\nservice_level_base = 1\n', r"\[defaults\].*service_level_base"),
 ])
 def test_invalid_registry_raises_registry_error_naming_the_place(tmp_path, content, where):
     path = tmp_path / "reg.toml"
@@ -92,3 +97,15 @@ def test_invalid_registry_raises_registry_error_naming_the_place(tmp_path, conte
     with pytest.raises(RegistryError, match=where) as info:
         load_registry(path)
     assert str(path) in str(info.value)
+
+
+def test_contact_centre_targets_default_as_the_contract_says_and_inherit_like_the_others(tmp_path):
+    assert parse_registry({}).targets("x") == Targets(20.0, 5.0, 24.0, 48.0, repeat_window_hours=72.0,
+                                                       callback_minutes=60.0, service_level_base="offered_less_short")
+    path = tmp_path / "tp.toml"
+    path.write_text('[defaults]\ncallback_minutes = 30\nservice_level_base = "offered"\n'
+                    '[touchpoints.desk]\nrepeat_window_hours = 24\nservice_level_base = "answered"\n')
+    reg = load_registry(path)
+    desk, other = reg.targets("desk"), reg.targets("other")
+    assert (desk.repeat_window_hours, desk.callback_minutes, desk.service_level_base) == (24.0, 30.0, "answered")
+    assert (other.repeat_window_hours, other.callback_minutes, other.service_level_base) == (72.0, 30.0, "offered")

@@ -23,7 +23,11 @@ EXPECTED_PANELS = {
     "touchpulse-touchpoint": {"NPS", "NPS by day", "Service level", "Calls", "Reviews", "Orders and average check",
                               "Latest follow-ups"},
     "touchpulse-contact-centre": {"Service level", "Average speed of answer", "Abandonment", "Wait p90",
-                                  "Missed calls by hour of day", "Service level by touchpoint"},
+                                  "Missed calls by hour of day", "Service level by touchpoint",
+                                  "First-contact resolution", "Called back in time",
+                                  "First-contact resolution by touchpoint", "Call-back rate by touchpoint",
+                                  "Missed callers by hour of day: called back in time or not",
+                                  "Missed callers not called back", "Agents, lowest first-contact resolution first"},
     "touchpulse-closed-loop": {"Raised", "Open now", "Overdue now", "Closed in time", "Median time to contact",
                               "Won back", "Touchpoints, most overdue first", "Overdue follow-ups, oldest due first"},
     "touchpulse-reviews": {"Average rating", "Reply rate", "Median reply time", "Unanswered past target",
@@ -68,7 +72,8 @@ def test_every_query_is_raw_clickhouse_sql_on_the_datasource_and_reads_only_view
     view_names = {"nps_daily", "nps_rolling_7d", "calls_daily", "calls_hourly", "reviews_daily", "purchases_daily",
                   "loyalty_monthly", "ingest_daily", "touchpoint_activity",
                   "followups_latest", "reviews_overdue", "dead_letters_daily", "ingest_freshness", "call_waits",
-                  "review_reply_times", "followups_daily", "followup_queue"}
+                  "review_reply_times", "calls_resolution_daily", "agents_daily", "fcr_settled", "callbacks_hourly",
+                  "missed_not_called_back", "followups_daily", "followup_queue"}
     seen = set()
     for uid, model in models.items():
         for p in panels(model):
