@@ -7,12 +7,12 @@ version rule as every metric. All values are bound parameters; identifiers come 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from touchpulse.clickhouse.schema import q
 from touchpulse.core.business_time import business_zone, day_bounds_utc
 from touchpulse.core.touchpoints import Registry
-from touchpulse.report import resolution
+from touchpulse.report import resolution, stats
 from touchpulse.report.model import (CallCounts, DayOrders, NpsCounts, ReportData, ReviewStats, Sums, Windows)
 from touchpulse.report.verdict import Overdue, OverdueFollowup
 
@@ -150,19 +150,29 @@ WHERE day >= {{d:Date}} - 28 AND day <= {{d:Date}} GROUP BY currency ORDER BY n 
 
 
 def _overdue(client, db: str, as_of: datetime, day_start: datetime, zone) -> Overdue:
-    """Follow-ups due before `as_of`, once each (a re-sent follow-up keeps its followup_id)."""
-    params = {"as_of": as_of, "start": day_start}
+    """Follow-ups open past their due time as of `as_of`, from the team's queue (`followup_queue`):
+    due before it and not closed by then (a follow-up closed later was still open at `as_of`). A
+    follow-up closed and re-opened before `as_of` counts by its present state: the queue keeps
+    each follow-up's winning update, not the history of its states."""
+    params = {"as_of": as_of, "start": day_start, "a7": as_of - timedelta(days=7), "a35": as_of - timedelta(days=35)}
+    t = "DateTime64(6, 'UTC')"
+    open_then = f"due_at < {{as_of:{t}}} AND (closed_at IS NULL OR closed_at > {{as_of:{t}}})"
     by_tp = {r["touchpoint"]: (int(r["n"]), int(r["on_day"])) for r in _rows(client, f"""
-SELECT touchpoint, uniqExact(followup_id) AS n,
-    uniqExactIf(followup_id, due_at >= {{start:DateTime64(6, 'UTC')}}) AS on_day
-FROM {db}.followups WHERE due_at < {{as_of:DateTime64(6, 'UTC')}} GROUP BY touchpoint""", params)}
-    recent = [OverdueFollowup(r["touchpoint"], r["customer_id"], int(r["score"]), r["comment"],
+SELECT touchpoint, count() AS n, countIf(due_at >= {{start:{t}}}) AS on_day
+FROM {db}.followup_queue WHERE {open_then} GROUP BY touchpoint""", params)}
+    oldest = [OverdueFollowup(r["touchpoint"], r["customer_id"], int(r["score"]), r["comment"],
                               _utc(r["occurred_at"]), _utc(r["due_at"])) for r in _rows(client, f"""
-SELECT touchpoint, customer_id, score, comment, occurred_at, due_at FROM {db}.followups
-WHERE due_at < {{as_of:DateTime64(6, 'UTC')}}
-ORDER BY due_at DESC, followup_id LIMIT 1 BY followup_id LIMIT {RECENT_FOLLOWUPS}""", params)]
+SELECT touchpoint, customer_id, score, comment, occurred_at, due_at FROM {db}.followup_queue
+WHERE {open_then}
+ORDER BY due_at ASC, followup_id LIMIT {RECENT_FOLLOWUPS}""", params)]
+    in_time = "closed_at IS NOT NULL AND closed_at <= due_at"
+    rates = _rows(client, f"""
+SELECT countIf(due_at >= {{a7:{t}}}) AS n7, countIf(due_at >= {{a7:{t}}} AND {in_time}) AS k7,
+    countIf(due_at < {{a7:{t}}}) AS n28, countIf(due_at < {{a7:{t}}} AND {in_time}) AS k28
+FROM {db}.followup_queue WHERE due_at >= {{a35:{t}}} AND due_at < {{as_of:{t}}}""", params)[0]
     return Overdue(as_of.astimezone(zone), sum(n for n, _ in by_tp.values()), sum(d for _, d in by_tp.values()),
-                   by_tp, recent)
+                   by_tp, oldest, stats.proportion(int(rates["k7"]), int(rates["n7"])),
+                   stats.proportion(int(rates["k28"]), int(rates["n28"])))
 
 
 def _utc(ts: datetime) -> datetime:

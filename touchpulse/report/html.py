@@ -86,7 +86,7 @@ def _overdue_tables(data: ReportData, verdict: Verdict) -> str:
                    f"<td class=\"num\">{on_day:,}</td></tr>")
     out.append("</tbody></table></div>")
     if od.recent:
-        out.append(f"<div><p class=\"small\">The {len(od.recent)} that fell due most recently:</p>"
+        out.append(f"<div><p class=\"small\">The {len(od.recent)} waiting longest, oldest due first:</p>"
                    "<table class=\"overdue\"><thead><tr><th>Due</th><th>Touchpoint</th><th>Customer</th>"
                    "<th class=\"num\">Score</th><th>Comment</th></tr></thead><tbody>")
         for f in od.recent:

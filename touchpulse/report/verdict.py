@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Callable
 
-from touchpulse.report.stats import Change, Estimate, compare
+from touchpulse.report.stats import NO_DATA, Change, Estimate, compare
 
 MIN_SAMPLE = 20  # fewer observations on the day than this: "too few to judge", whatever the numbers say
 
@@ -169,10 +169,13 @@ class OverdueFollowup:
 
 @dataclass(frozen=True)
 class Overdue:
-    """Past-due follow-ups as of a moment. There is no closure event yet, so all of them count.
+    """Follow-ups still open past their due time as of a moment (the team's updates say which are
+    closed: docs/events.md, followup_update), and how many the team closed in time lately.
 
     `by_touchpoint` maps a touchpoint to (overdue in total, of which fell due on the reported day);
-    `recent` lists the follow-ups that fell due most recently, the ones still worth a call.
+    `recent` lists the oldest overdue ones, those who have waited longest for a call back.
+    `in_time` is the share of the follow-ups that fell due in the 7 days up to `as_of` that were
+    closed by their due time, with its margin; `in_time_base` the same over the 28 days before.
     """
 
     as_of: datetime
@@ -180,17 +183,34 @@ class Overdue:
     due_on_day: int
     by_touchpoint: dict[str, tuple[int, int]]
     recent: list[OverdueFollowup]
+    in_time: Estimate = NO_DATA
+    in_time_base: Estimate = NO_DATA
 
     def sentence(self, zone_label: str, name: Callable[[str], str] = str) -> str:
         when = f"{self.as_of.day} {self.as_of:%b %Y %H:%M} ({zone_label})"
         if self.total == 0:
-            return f"No follow-up is past its due time as of {when}."
-        worst = sorted(self.by_touchpoint.items(), key=lambda kv: (-kv[1][0], kv[0]))[:3]
-        where = ", ".join(f"{name(tp)} {n[0]:,}" for tp, n in worst)
-        noun = "follow-up is" if self.total == 1 else "follow-ups are"
-        return (f"{self.total:,} {noun} past the due time as of {when}, {self.due_on_day:,} of them fell due on "
-                f"the day; most at {where}. touchpulse records no closure event yet, so every past-due "
-                "follow-up counts as overdue, including those the team may already have handled.")
+            text = f"No follow-up is open past its due time as of {when}."
+        else:
+            worst = sorted(self.by_touchpoint.items(), key=lambda kv: (-kv[1][0], kv[0]))[:3]
+            where = ", ".join(f"{name(tp)} {n[0]:,}" for tp, n in worst)
+            noun = "follow-up is" if self.total == 1 else "follow-ups are"
+            text = (f"{self.total:,} {noun} still open past the due time as of {when}, {self.due_on_day:,} of them "
+                    f"fell due on the day; most at {where}.")
+        return text + self.in_time_sentence()
+
+    def in_time_sentence(self) -> str:
+        """The in-time rate of the last 7 days against the 28 before, judged against its noise."""
+        now, base = self.in_time, self.in_time_base
+        if now.empty:
+            return ""
+        text = (f" Of the {now.n:,} follow-ups that fell due in the last 7 days, {now.value:.0%} were closed in "
+                f"time (\u00b1{now.moe:.0%})")
+        if base.empty:
+            return text + "; no baseline in the 28 days before."
+        change = compare(now, base)
+        verdict = "beyond" if change.significant else "within"
+        return (text + f", against {base.value:.0%} in the 28 days before: {verdict} the "
+                f"\u00b1{change.moe:.0%} noise.")
 
 
 @dataclass

@@ -27,7 +27,7 @@ BAD_SHARE = 0.003
 DUPLICATE_SHARE = 0.005
 LATE_SHARE = 0.002
 # Measured average messages per simulated day (weekends included), for progress bars.
-MESSAGES_PER_DAY = 4480
+MESSAGES_PER_DAY = 4630
 
 # The types a corrupted message may stray to (kept as they were before follow-up updates, so a
 # seed yields the traffic it always did).

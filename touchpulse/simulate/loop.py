@@ -2,7 +2,8 @@
 
 Most follow-ups are assigned and the customer is contacted and the follow-up closed within the
 touchpoint's `followup_hours`; some are handled late, some never, a few customers cannot be
-reached, and some customers who were called back answer 9-10 a few days later (won back). The
+reached, and some customers who were called back answer 9-10 a few days later (won back);
+answers about competitors (benchmark panels) are closed at once as not the team's. The
 team has its own random stream and sends its updates without the simulation's injected mess,
 so adding it leaves every other message of a seed exactly as it was.
 """
@@ -55,7 +56,10 @@ class CallBackTeam:
             r -= share
         owner = OWNERS[rng.randrange(len(OWNERS))]
         steps: list[tuple[float, str, str | None]] = []  # (seconds after the answer, status, resolution)
-        if plan == "in_time":
+        if answer.get("brand", "own") != "own":  # a competitor's customer in a benchmark panel: triaged away
+            plan = "benchmark"
+            steps = [(rng.uniform(0.02, 0.2) * due, "closed", "unresolved")]
+        elif plan == "in_time":
             contact = rng.uniform(0.1, 0.85) * due
             steps = [(rng.uniform(0.02, 0.1) * due, "assigned", None), (contact, "contacted", None),
                      (contact + rng.uniform(300, 0.1 * due), "closed", "resolved" if rng.random() < 0.8 else "unresolved")]
@@ -76,7 +80,9 @@ class CallBackTeam:
                    "status": status, "owner": owner}
             if resolution:
                 doc["resolution"] = resolution
-                if resolution != "unreachable" and rng.random() < 0.6:
+                if plan == "benchmark":
+                    doc["note"] = "competitor benchmark answer: not our customer"
+                elif resolution != "unreachable" and rng.random() < 0.6:
                     doc["note"] = NOTES[rng.randrange(len(NOTES))]
             self.send(t + after, "followup_update", doc)
         last = steps[-1] if steps else None
@@ -86,7 +92,7 @@ class CallBackTeam:
             again = {"event_id": self._id("evt"), "type": "survey", "version": 1, "occurred_at": _utc(at),
                      "touchpoint": tp, "source": "survey_tool", "customer_id": customer,
                      "response_id": self._id("srv"), "score": 10 if rng.random() < 0.6 else 9,
-                     "kind": "transactional", "brand": answer.get("brand", "own")}
+                     "kind": "transactional", "brand": "own"}
             self.send(at, "survey", again)
 
 

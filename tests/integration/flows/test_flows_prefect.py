@@ -61,10 +61,15 @@ def test_daily_report_flow(prefect_server, flows_db, flow_settings):
         moe = 196 * math.sqrt((p / n + d / n - (p / n - d / n) ** 2) / n)
         assert minus(f"{value:.0f} \u00b1{moe:.0f} \u00b7 n {n}") in page
     end_of_day = datetime.combine(END + timedelta(days=1), time(0), ZONE).astimezone(timezone.utc)
-    overdue = rows(flows_db, f"SELECT uniqExact(followup_id) FROM {DB}.followups "
-                             f"WHERE due_at < {{t:DateTime64(6, 'UTC')}}", t=end_of_day)[0][0]
-    assert overdue > 100 and f"{overdue:,} follow-ups are past the due time" in page
-    assert "<h2>Verdict</h2>" in page and "no closure event" in page
+    # Still open then: raised, due before the end of the day, and not closed by it (the winning update).
+    overdue = rows(flows_db, f"SELECT count() FROM (SELECT DISTINCT followup_id FROM {DB}.followups "
+                             f"WHERE due_at < {{t:DateTime64(6, 'UTC')}}) AS f "
+                             f"LEFT JOIN {DB}.followup_updates_latest AS u ON u.followup_id = f.followup_id "
+                             f"WHERE NOT (u.status = 'closed' AND u.occurred_at <= {{t:DateTime64(6, 'UTC')}}) "
+                             f"SETTINGS join_use_nulls = 0", t=end_of_day)[0][0]
+    assert overdue > 20 and f"{overdue:,} follow-ups are still open past the due time" in page
+    assert "<h2>Verdict</h2>" in page and "closure event" not in page
+    assert "follow-ups that fell due in the last 7 days" in page
     assert not re.search(r"<script|<link|<img|\ssrc=|\shref=\"(?!#)|url\(|@import", page)
 
     # Prefect recorded the run with its plain parameters, and nothing from the settings.

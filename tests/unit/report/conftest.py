@@ -5,6 +5,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from touchpulse.report.model import (CallCounts, DayOrders, NpsCounts, ReportData, ReviewStats, Sums, Windows)
+from touchpulse.report.stats import proportion
 from touchpulse.report.verdict import Overdue, OverdueFollowup
 
 DAY = date(2024, 6, 3)  # a Monday
@@ -40,7 +41,7 @@ def make_data(**overrides) -> ReportData:
                        Sums(784000.0, 784000.0 * 35 * 2, 22400)),
         overdue=Overdue(datetime(2024, 6, 4, tzinfo=timezone.utc), 3, 1, {"billing": (3, 1)},
                         [OverdueFollowup("billing", "cus-<1>", 2, "Charged twice & <b>angry</b>",
-                                         due - timedelta(hours=48), due)]),
+                                         due - timedelta(hours=48), due)], proportion(30, 40), proportion(100, 160)),
     )
     fields.update(overrides)
     return ReportData(**fields)

@@ -65,8 +65,10 @@ def test_verdict_comes_first_and_names_the_findings(report_data):
     worse = page[page.index("Worse beyond noise"):page.index("Better beyond noise")]
     assert "NPS at Billing &amp; payments: \u221260.0" in worse
     assert "Service report for Monday 3 June 2024" in page
-    assert "no closure event" in page
+    assert "closure event" not in page and "still open past the due time" in page
     assert "3 follow-ups overdue" in page
+    assert "Of the 40 follow-ups that fell due in the last 7 days, 75% were closed in time" in page
+    assert "waiting longest, oldest due first" in page
 
 
 def test_same_data_gives_the_same_page(report_data):

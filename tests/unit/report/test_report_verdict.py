@@ -81,12 +81,21 @@ def test_headline_when_nothing_moved():
     assert "1 follow-up overdue" in v.headline()
 
 
-def test_overdue_sentence_admits_there_is_no_closure_event():
+def test_overdue_sentence_counts_open_follow_ups_and_judges_the_in_time_rate_against_its_noise():
+    from touchpulse.report.stats import proportion
     item = OverdueFollowup("billing", "cus-1", 3, "charged twice", datetime(2024, 6, 1, tzinfo=timezone.utc),
                            datetime(2024, 6, 3, tzinfo=timezone.utc))
-    od = Overdue(datetime(2024, 6, 4, tzinfo=timezone.utc), 42, 5, {"billing": (30, 4), "chat": (12, 1)}, [item])
+    od = Overdue(datetime(2024, 6, 4, tzinfo=timezone.utc), 42, 5, {"billing": (30, 4), "chat": (12, 1)}, [item],
+                 proportion(60, 100), proportion(320, 400))
     text = od.sentence("UTC", {"billing": "Billing and payments"}.get)
-    assert text.startswith("42 follow-ups are past the due time as of 4 Jun 2024 00:00 (UTC), 5 of them")
+    assert text.startswith("42 follow-ups are still open past the due time as of 4 Jun 2024 00:00 (UTC), 5 of them")
     assert "Billing and payments 30" in text
-    assert "no closure event" in text
-    assert "No follow-up" in _overdue(0).sentence("UTC")
+    assert "closure event" not in text  # the team's updates say which are closed
+    # 60 % of 100 against 80 % of 400: a 20-point fall, beyond a combined margin of about 10 points
+    assert "Of the 100 follow-ups that fell due in the last 7 days, 60% were closed in time (±9%)" in text, text
+    assert "against 80% in the 28 days before: beyond the ±10% noise." in text, text
+    close = Overdue(od.as_of, 0, 0, {}, [], proportion(78, 100), proportion(320, 400))
+    assert "No follow-up is open past its due time" in close.sentence("UTC") and "within the" in close.sentence("UTC")
+    assert Overdue(od.as_of, 0, 0, {}, [], proportion(5, 10)).sentence("UTC").endswith(
+        "no baseline in the 28 days before.")
+    assert "No follow-up" in _overdue(0).sentence("UTC") and "closed in time" not in _overdue(0).sentence("UTC")
