@@ -22,7 +22,7 @@ from touchpulse.simulate import simulate
 pytestmark = pytest.mark.integration
 
 VIEWS = ("nps_daily", "calls_daily", "calls_hourly", "reviews_daily", "purchases_daily", "ingest_daily")
-FACTS = ("calls", "purchases", "reviews", "surveys", "followups", "dead_letters")
+FACTS = ("calls", "purchases", "reviews", "surveys", "followups", "followup_updates", "dead_letters")
 
 
 def scenario(days: int = 3, seed: int = 11) -> list[tuple[str, bytes, bytes | None]]:

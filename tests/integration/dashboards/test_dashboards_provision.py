@@ -98,7 +98,7 @@ def test_a_save_racing_ours_gets_412_and_is_retried_on_a_fresh_read(grafana, api
     monkeypatch.setattr(api.dashboard, "update_dashboard", lambda body: posted.append(body) or real_update(body))
     result = provision(api, changed, datasource)
     assert raced == ["touchpulse-loyalty"]
-    assert result["dashboards"]["updated"] == 5
+    assert result["dashboards"]["updated"] == 6
     loyalty = [b for b in posted if b["dashboard"]["uid"] == "touchpulse-loyalty"]
     assert [b["dashboard"]["version"] for b in loyalty] == [1, 2]  # refused with 412, then saved on version 2
     assert all(b["overwrite"] is False for b in posted)
