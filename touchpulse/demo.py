@@ -61,9 +61,7 @@ def summary(settings: Settings, day) -> str:
         rows = [(tp, n, nps, f"± {moe}", fu) for tp, n, nps, moe, fu in result.result_rows]
         health = client.query(f"SELECT sum(accepted), sum(duplicates), sum(rejected) FROM {db}.ingest_daily"
                               ).result_rows[0]
-        loop = client.query(f"SELECT sum(raised), sum(closed_in_time), sum(overdue), sum(recovered) "
-                            f"FROM {db}.followups_daily WHERE day <= {{day:Date}}", parameters={"day": day}
-                            ).result_rows[0]
+        loop = loop_line(client, settings.database, day)
     finally:
         client.close()
     head = (f"\nNPS on {day} (last full day, {settings.timezone}), transactional surveys, worst first\n"
@@ -72,11 +70,15 @@ def summary(settings: Settings, day) -> str:
     table = render_table(["touchpoint", "responses", "nps", "margin", "follow-ups"], rows)
     foot = (f"\npipeline: {health[0]} events accepted, {health[1]} duplicates ignored, "
             f"{health[2]} rejected to the dead-letter topic\n")
-    return head + table + foot + loop_line(*loop)
+    return head + table + foot + loop
 
 
-def loop_line(raised, in_time, overdue, recovered) -> str:
-    """One line about the closed loop: was the team's call back in time, and did it win anyone back."""
+def loop_line(client, database: str, day) -> str:
+    """One line about the closed loop up to `day`, from followups_daily: was the team's call back
+    in time, how many still wait past their due time, and did it win anyone back."""
+    raised, in_time, overdue, recovered = client.query(
+        f"SELECT sum(raised), sum(closed_in_time), sum(overdue), sum(recovered) FROM {q(database)}.followups_daily "
+        f"WHERE day <= {{day:Date32}}", parameters={"day": day}).result_rows[0]
     if not raised:
         return "closed loop: no follow-ups raised\n"
     return (f"closed loop: {raised} follow-ups raised, {in_time} ({100 * in_time / raised:.0f} %) closed in time, "
