@@ -8,7 +8,13 @@ must start it as a subprocess with its own directory.
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Workers that tests start serve reads on a port of their own (found through serve.json): the
+# suite runs in two processes (pytest-xdist), and two workers cannot share the default port.
+os.environ.setdefault("TOUCHPULSE_SERVE", "127.0.0.1:0")
 
 
 @pytest.fixture(scope="session")

@@ -110,7 +110,8 @@ def test_a_running_worker_serves_reads_to_commands_clients_and_dashboards(pipeli
     produced = pipeline.run("simulate", "--days", "4", "--clean").stderr.decode()
     sent = int(re.search(r"(\d+) messages produced", produced).group(1))
     db, home = pipeline.env["TOUCHPULSE_DATABASE"], pipeline.home
-    env = {**pipeline.env, "TOUCHPULSE_LOG_LEVEL": "DEBUG"}  # TOUCHPULSE_SERVE left at its default
+    env = {**pipeline.env, "TOUCHPULSE_LOG_LEVEL": "DEBUG"}
+    env.pop("TOUCHPULSE_SERVE")  # the default, as a user has it (other tests' workers take port 0)
     worker = Worker([*CLI, "worker"], env, home, home / "serve-worker.log")
     log = lambda: (home / "serve-worker.log").read_text(errors="replace")[-4000:]  # noqa: E731
     try:

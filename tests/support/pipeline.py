@@ -150,6 +150,9 @@ def make_pipeline(bootstrap: str, base: Path) -> Pipeline:
         "TOUCHPULSE_GROUP": f"{name}-workers",
         "TOUCHPULSE_DATABASE": name,
         "TOUCHPULSE_BATCH_WAIT": "0.2",
+        # Workers serve reads on a port of their own (found through serve.json): tests run in
+        # parallel (pytest-xdist), and two workers cannot both have the default port.
+        "TOUCHPULSE_SERVE": "127.0.0.1:0",
         "PYTHONUNBUFFERED": "1",
     })
     return Pipeline(home=home, bootstrap=bootstrap, env=env)
