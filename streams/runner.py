@@ -8,6 +8,7 @@ import logging
 import faust
 
 from touchpulse.settings import Settings
+from touchpulse.streams import shutdown
 from touchpulse.streams.app import build_app, kafka_end_offsets
 from touchpulse.streams.drain import DrainTracker
 
@@ -27,8 +28,12 @@ def run_worker(settings: Settings, drain: bool = False, progress=None) -> int:
             return 0
         log.info("drain: processing the %d messages now on %d partitions, then stopping", total, len(ends))
     app = build_app(settings, tracker, progress)
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
-                          override_logging=False)
+    def exit_code() -> int:  # what this function returns, for a stop that overruns its bound
+        return 1 if app.touchpulse_fatal is not None or (tracker is not None and not tracker.done()) else 0
+
+    worker = BoundedStopWorker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
+                               override_logging=False)
+    worker.touchpulse_exit_code = exit_code
     worker.spinner = None  # our logs say what happens; the spinner only leaves escape codes in them
     # On the embedded default, readers cannot open the chDB this process holds: serve them (threads
     # of their own, read-only sessions; touchpulse/serve/). Before the sink opens chDB on its thread.
@@ -51,6 +56,18 @@ def run_worker(settings: Settings, drain: bool = False, progress=None) -> int:
         log.error("drain stopped before reaching the end offsets of %s", sorted(tracker.remaining))
         return code or 1
     return code
+
+
+class BoundedStopWorker(faust.Worker):
+    """Faust's worker, whose stop (on a signal, or the drain's and a fatal error's own SIGTERM)
+    cannot last forever: see streams/shutdown.py."""
+
+    touchpulse_exit_code = staticmethod(lambda: 0)
+
+    def _schedule_shutdown(self, signum) -> None:
+        if not self._signal_stop_time:
+            shutdown.arm(self.touchpulse_exit_code)
+        super()._schedule_shutdown(signum)
 
 
 def _track_batches(app, recent: float = 2.0):
