@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from touchpulse.dashboards import resolution, variables
-from touchpulse.dashboards.model import (Context, barchart, dashboard, override, stat, table, thresholds,
+from touchpulse.dashboards.model import (Context, barchart, colored, dashboard, override, stat, table, thresholds,
                                          timeseries)
 from touchpulse.core.metrics import weighted_quantile_sql
 from touchpulse.dashboards.sql import any_of, where
@@ -84,9 +84,7 @@ def build(ctx: Context) -> dict[str, Any]:
             FROM {ctx.view('calls_hourly')}
             {where(*f)}
             GROUP BY hour
-            ORDER BY hour""", x_field="Hour", stacked=True, width=14, height=9, overrides=[
-                override("byName", "Answered", color={"fixedColor": "green", "mode": "fixed"}),
-                override("byName", "Missed", color={"fixedColor": "red", "mode": "fixed"})]),
+            ORDER BY hour""", x_field="Hour", stacked=True, width=14, height=9, overrides=colored(("Answered", "green"), ("Missed", "red"))),
         table(ctx, "Touchpoints, lowest service level first", "Over the selected days.", f"""
             SELECT touchpoint AS "Touchpoint", sum(offered) AS "Offered", sum(answered) AS "Answered",
                 round({SERVICE_LEVEL}, 3) AS "Service level", round({ABANDON_RATE}, 3) AS "Abandonment",

@@ -121,6 +121,12 @@ def override(matcher_id: str, matcher_value: str, **properties: Any) -> dict[str
             "properties": [{"id": key.replace("__", "."), "value": value} for key, value in properties.items()]}
 
 
+def colored(*series: tuple[str, str]) -> list[dict[str, Any]]:
+    """Overrides giving each (field name, colour) series its fixed colour: green for the good
+    part of a stacked bar, red for the bad one, and so on."""
+    return [override("byName", name, color={"fixedColor": color, "mode": "fixed"}) for name, color in series]
+
+
 @dataclass
 class Panel:
     """A panel before layout; `width`/`height` are grid units (24 columns)."""

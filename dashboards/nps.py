@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from touchpulse.dashboards import variables
-from touchpulse.dashboards.model import (Context, Row, barchart, dashboard, override, piechart, stat, table,
+from touchpulse.dashboards.model import (Context, Row, barchart, colored, dashboard, override, piechart, stat, table,
                                          thresholds, timeseries)
 from touchpulse.dashboards.sql import any_of, nps_counts, where
 
 UID = "touchpulse-nps"
 NPS_STEPS = thresholds((None, "red"), (0, "orange"), (30, "green"))
+SEGMENTS = colored(("Promoters", "green"), ("Passives", "yellow"), ("Detractors", "red"))
 
 
 def filters(*, touchpoint: bool = True, brand: bool = True, kind: bool = True) -> list[str]:
@@ -50,15 +51,11 @@ def build(ctx: Context) -> dict[str, Any]:
         stat(ctx, "NPS", "Net Promoter Score over the selected days, computed from the summed answers.", f"""
             SELECT round(nps, 1) AS "NPS", round(moe, 1) AS "± margin (95 %)", n AS "Responses"
             FROM {overall}""", steps=NPS_STEPS, width=8, height=5,
-             overrides=[override("byName", "Responses", color={"fixedColor": "text", "mode": "fixed"}),
-                        override("byName", "± margin (95 %)", color={"fixedColor": "text", "mode": "fixed"})]),
+             overrides=colored(("Responses", "text"), ("± margin (95 %)", "text"))),
         piechart(ctx, "Promoters, passives, detractors", "Scores 9-10, 7-8 and 0-6.", f"""
             SELECT sum(promoters) AS "Promoters", sum(passives) AS "Passives", sum(detractors) AS "Detractors"
             FROM {ctx.view('nps_daily')}
-            {where(*f)}""", width=6, height=5, overrides=[
-                override("byName", "Promoters", color={"fixedColor": "green", "mode": "fixed"}),
-                override("byName", "Passives", color={"fixedColor": "yellow", "mode": "fixed"}),
-                override("byName", "Detractors", color={"fixedColor": "red", "mode": "fixed"})]),
+            {where(*f)}""", width=6, height=5, overrides=SEGMENTS),
         timeseries(ctx, "NPS by day, with its margin of error",
                    "The band is the 95 % margin of error: a day inside yesterday's band is noise, not news.",
                    nps_band_sql(ctx, f), decimals=1, overrides=BAND_OVERRIDES, width=10, height=5),
@@ -91,10 +88,7 @@ def build(ctx: Context) -> dict[str, Any]:
             FROM {ctx.view('nps_daily')}
             {where(*f)}
             GROUP BY time
-            ORDER BY time""", bars=True, stacked=True, width=24, height=7, overrides=[
-                override("byName", "Promoters", color={"fixedColor": "green", "mode": "fixed"}),
-                override("byName", "Passives", color={"fixedColor": "yellow", "mode": "fixed"}),
-                override("byName", "Detractors", color={"fixedColor": "red", "mode": "fixed"})]),
+            ORDER BY time""", bars=True, stacked=True, width=24, height=7, overrides=SEGMENTS),
         Row("What customers said"),
         table(ctx, "Latest follow-ups with comments",
               "Low scores that raised a call-back, newest first; Status is the team's (new, assigned, contacted, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from touchpulse.dashboards.model import (Context, custom_variable, dashboard, override, stat, table, thresholds,
+from touchpulse.dashboards.model import (Context, colored, custom_variable, dashboard, override, stat, table, thresholds,
                                          timeseries)
 from touchpulse.dashboards.sql import any_of, where
 
@@ -47,9 +47,7 @@ def build(ctx: Context) -> dict[str, Any]:
             FROM {ingest}
             {where(*f)}
             GROUP BY time
-            ORDER BY time""", bars=True, stacked=True, width=12, overrides=[
-                override("byName", "Rejected", color={"fixedColor": "red", "mode": "fixed"}),
-                override("byName", "Duplicates", color={"fixedColor": "orange", "mode": "fixed"})]),
+            ORDER BY time""", bars=True, stacked=True, width=12, overrides=colored(("Rejected", "red"), ("Duplicates", "orange"))),
         table(ctx, "Dead letters by reason", "Rejections grouped by type, field and reason (values masked).", f"""
             SELECT type AS "Type", field AS "Field", reason_class AS "Reason", sum(letters) AS "Letters",
                 max(last_seen) AS "Last seen", any(example) AS "Example reason"

@@ -10,7 +10,7 @@ yet). Ratios are pooled from summed counts, as everywhere.
 from __future__ import annotations
 
 from touchpulse.core.metrics import ratio_sql
-from touchpulse.dashboards.model import Context, Panel, Row, barchart, override, stat, table, timeseries
+from touchpulse.dashboards.model import Context, Panel, Row, barchart, colored, override, stat, table, timeseries
 from touchpulse.dashboards.sql import where
 
 FCR = ratio_sql("(toInt64(sum(answered_identified)) - toInt64(sum(repeat_contacts)))", "sum(answered_identified)")
@@ -68,9 +68,7 @@ def items(ctx: Context, f: list[str]) -> list[Panel | Row]:
             FROM {ctx.view('callbacks_hourly')}
             {where(*f)}
             GROUP BY hour
-            ORDER BY hour""", x_field="Hour", stacked=True, width=12, height=9, overrides=[
-                override("byName", "Called back in time", color={"fixedColor": "green", "mode": "fixed"}),
-                override("byName", "Not in time", color={"fixedColor": "red", "mode": "fixed"})]),
+            ORDER BY hour""", x_field="Hour", stacked=True, width=12, height=9, overrides=colored(("Called back in time", "green"), ("Not in time", "red"))),
         table(ctx, "Touchpoints, lowest first-contact resolution first",
               "Over the selected days (resolution: the settled ones).", f"""
             SELECT touchpoint AS "Touchpoint", round(any(fcr), 3) AS "FCR", any(repeats) AS "Repeat contacts",

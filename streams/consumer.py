@@ -102,6 +102,13 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         fetcher.install()
 
 
+def weigh(messages: list[Message], heavy: str | None) -> int:
+    """What messages count for towards a batch's size (see `batch_cut`)."""
+    if heavy is None:
+        return len(messages)
+    return sum(notices.weight(m.value) if m.topic == heavy else 1 for m in messages)
+
+
 def batch_cut(pending: list[Message], size: int, heavy: str | None) -> tuple[int, bool]:
     """How many of the pending messages make the next batch, and whether that batch is full:
     `size` messages, where a message of the `heavy` topic (grouped customer notices) counts as
@@ -135,6 +142,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         consumer_should_stop = self._stopped.is_set
         fetcher_should_stop = fetcher._stopped.is_set
         pending: list[Message] = []
+        weight = 0  # weigh(pending): kept as messages come and go, so a fetch costs its own size only
         generation = app.consumer_generation_id
         deadline = 0.0
         try:
@@ -147,25 +155,30 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     # A rebalance happened: Faust has seeked back to the committed offsets, so
                     # the messages not yet handed over come again.
                     pending.clear()
+                    weight = 0
                 if records:
                     if not self.flow_active:
                         # Fetched while a rebalance stopped the flow: seek back to the committed
                         # offsets (as Faust's own loop does); these records come again.
                         pending.clear()
+                        weight = 0
                         await self.perform_seek()
                         continue
                     if not pending:
                         generation = app.consumer_generation_id
                         deadline = monotonic() + wait
+                    taken = len(pending)
                     await self._take(records, active, pending)
+                    weight += weigh(pending[taken:], heavy)
                 else:
                     await asyncio.sleep(0)  # never spin without giving the loop a turn
                 while pending:
-                    cut, full = batch_cut(pending, size, heavy)
-                    if not (full or monotonic() >= deadline):
+                    if weight < size and monotonic() < deadline:
                         break
+                    cut, _ = batch_cut(pending, size, heavy)  # only once a batch is due
                     batch = Batch(pending[:cut], generation)
                     del pending[:cut]
+                    weight -= weigh(batch.messages, heavy)
                     await handler(batch)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:

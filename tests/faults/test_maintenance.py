@@ -377,3 +377,47 @@ def test_a_rebuild_keeps_every_partition_position_where_the_worker_left_it(chdb_
     rebuild(chdb_client, db, TZ)
     assert positions() == live
     assert reconcile(chdb_client, db, TZ) == []
+
+
+def _outbox(client, db: str) -> list[tuple[str, set]]:
+    rows = client.query(f"SELECT k, arrayMap(n -> (n.1, n.2, n.3), notices) FROM {db}.outbox").result_rows
+    return [(k, {tuple(n) for n in owed}) for k, owed in rows]
+
+
+def test_a_batch_owes_its_notices_in_one_outbox_row_deleted_once_published(chdb_client):
+    db = fresh_db(chdb_client)
+    applied = write(chdb_client, db, messages()[:60], loop=False)
+    assert len(applied.notices) > 1 and applied.notices.entries
+    [(entry, owed)] = _outbox(chdb_client, db)
+    assert entry == applied.notices.entries[0] and entry.startswith(applied.batch_id + "#")
+    assert owed == set(applied.notices)
+    FactWriter(chdb_client, db, worker="w1").published(applied.notices)
+    assert _outbox(chdb_client, db) == []
+
+
+def test_up_converts_a_version_4_outbox_in_place_without_recomputing_anything(chdb_client, caplog):
+    """Version 4 kept a row per notice; `up` carries them over as one row per batch, publishes
+    nothing itself and leaves the derived data as it is (no rebuild: only the outbox changed)."""
+    db = fresh_db(chdb_client)
+    msgs = messages()
+    first, second = halves(msgs)
+    write(chdb_client, db, first)
+    applied = write(chdb_client, db, second, loop=False)  # its notices stay owed
+    owed = set(applied.notices)
+    chdb_client.command(f"DROP TABLE {db}.outbox")
+    chdb_client.command(f"CREATE TABLE {db}.outbox (k String, customer_id String, kind String, entity_id String, "
+                        "batch_id String) ENGINE = EmbeddedRocksDB PRIMARY KEY k")
+    chdb_client.insert(f"{db}.outbox", [("|".join(n), *n, applied.batch_id) for n in owed],
+                       column_names=["k", "customer_id", "kind", "entity_id", "batch_id"])
+    chdb_client.command(f"CREATE OR REPLACE VIEW {db}.schema_info AS SELECT '{TZ}' AS timezone, 4 AS schema_version")
+    sums = chdb_client.query(f"SELECT count(), sum(c1), sum(c2) FROM {db}.sums").result_rows
+    with caplog.at_level("INFO", logger="touchpulse"):
+        apply_schema(chdb_client, SchemaOptions(db, TZ), REGISTRY)
+    assert "from schema version 4 to 5" in caplog.text
+    assert "computing the derived data" not in caplog.text
+    assert chdb_client.query(f"SELECT count(), sum(c1), sum(c2) FROM {db}.sums").result_rows == sums
+    assert _outbox(chdb_client, db) == [(applied.batch_id + "#v4", owed)]
+    LocalNotices(FactWriter(chdb_client, db, worker="w1")).write(process_batch([], TOPIC_TYPES, REGISTRY,
+                                                                               followup_below=8))
+    assert _outbox(chdb_client, db) == []
+    assert_exact(chdb_client, db, msgs)

@@ -113,16 +113,20 @@ class _Stopped(Exception):
     pass
 
 
-def drain_under_reads(bh: BenchHome, events: int, registry, cli, rounds: int = 1) -> dict:
+def drain_under_reads(bh: BenchHome, events: int, registry, cli, rounds: int = 1, settle=None) -> dict:
     """Drain the pre-loaded events again, quietly and then with the dashboards querying the worker,
     `rounds` times (each drain with a consumer group and database of its own, so that both see the
     same conditions: the chDB directory and the machine as they are now). The bench's figures come
     from the median of the drains under reads; the quiet ones are reported beside them."""
-    quiet, loud = [], []
+    quiet, loud, settled = [], [], []
     for n in range(rounds):
+        if settle is not None:  # the earlier drains' merges done, as the first drain found it
+            settled.append(settle())
         quiet.append(_drain(bh, events, f"{READS_DATABASE}_quiet_{n}", registry, cli, reads=False))
         if "failure" in quiet[-1]:
             return quiet[-1]
+        if settle is not None:
+            settled.append(settle())
         loud.append(_drain(bh, events, f"{READS_DATABASE}_{n}", registry, cli, reads=True))
         if "failure" in loud[-1]:
             return loud[-1]
@@ -131,6 +135,7 @@ def drain_under_reads(bh: BenchHome, events: int, registry, cli, rounds: int = 1
     out["rounds"] = [{"quiet_eps": q["eps"], "under_reads_eps": u["eps"], "quiet_worker_cpu_s": q["worker_cpu_seconds"],
                       "under_reads_worker_cpu_s": u["worker_cpu_seconds"], "queries": u["queries"]}
                      for q, u in zip(quiet, loud)]
+    out["settle"] = settled
     say(f"under reads: {out['eps']:,} events/s while {out['queries']:,} dashboard queries ran through the worker "
         f"(p50 {out['query_p50_ms']} ms, p95 {out['query_p95_ms']} ms, {len(out['errors'])} failing panels); "
         f"{out['quiet_again_eps']:,} events/s quietly just before")

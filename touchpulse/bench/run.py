@@ -128,6 +128,7 @@ def _run(bh: BenchHome, opts: Options, out: dict) -> None:
         details["naive"] = naive
 
     say("touchpulse: `touchpulse worker --drain` over the same messages")
+    details["settle_before_drain"] = _child(bh, "settle", {})  # the naive step's parts merged, not the drain's job
     broker_pid = broker.running(bh.home).pid
     broker_cpu = cpu_of(broker_pid)
     drain = Worker([*CLI, "worker", "--drain"], bh.env(TOUCHPULSE_LOG_LEVEL="DEBUG"), bh.home, bh.root / "drain.log")
@@ -230,7 +231,8 @@ def _under_reads(bh: BenchHome, opts: Options, out: dict, registry) -> None:
     from touchpulse.bench.reads import drain_under_reads
     say("under reads: `worker --drain` over the same messages again (fresh group and database) while a thread "
         "runs the dashboards' queries in a loop through the worker's read endpoint")
-    reads = drain_under_reads(bh, opts.events, registry, _cli, rounds=opts.reads_rounds)
+    reads = drain_under_reads(bh, opts.events, registry, _cli, rounds=opts.reads_rounds,
+                              settle=lambda: _child(bh, "settle", {}))
     out["details"]["reads"] = reads
     if "failure" in reads:
         raise BenchError(f"under reads: {reads['failure']}")

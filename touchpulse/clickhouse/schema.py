@@ -18,8 +18,9 @@ from touchpulse.derived.tables import state_statements, sums_statements
 from touchpulse.derived.views import CONTRACT_VIEWS, EXTRA_VIEWS, build_views  # noqa: F401 (re-exported)
 
 # 1: views over raw facts; 2: refreshed tables; 3: state and additive sums kept by every batch;
-# 4: follow-up updates (the closed loop): their facts, the follow-ups' queue, customers' answers.
-SCHEMA_VERSION = 4
+# 4: follow-up updates (the closed loop): their facts, the follow-ups' queue, customers' answers;
+# 5: the outbox of customer notices holds one row per batch (setup.py converts it in place).
+SCHEMA_VERSION = 5
 FACT_TABLES = {"call": "calls", "purchase": "purchases", "review": "reviews", "survey": "surveys",
                "followup_update": "followup_updates"}
 

@@ -11,7 +11,7 @@ from touchpulse.clickhouse.schema import (SCHEMA_VERSION, SchemaOptions, followu
                                          schema_statements, targets_rows)
 from touchpulse.core.touchpoints import Registry
 from touchpulse.derived.rebuild import rebuild
-from touchpulse.derived.tables import DERIVED_TABLES
+from touchpulse.derived.tables import DERIVED_TABLES, state_statements
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,11 @@ def apply_schema(client, opts: SchemaOptions, registry: Registry, progress=None)
                  before.version, SCHEMA_VERSION)
         if before.version < 3:
             _upgrade_raw(client, opts)
-        _drop_derived(client, opts)
+        if before.version < 4:
+            _drop_derived(client, opts)
+        else:  # 4 -> 5: only the outbox changed; everything derived stays as it is
+            _upgrade_outbox(client, opts)
+            migrated = False
     lost = _tables_missing(client, opts.database, DERIVED_TABLES) if before is not None else []
     statements = schema_statements(opts, registry)
     for stmt in statements[:-1]:
@@ -110,6 +114,20 @@ def _drop_derived(client, opts: SchemaOptions) -> None:
     on = f" ON CLUSTER {q(opts.cluster)}" if opts.cluster else ""
     for name in DERIVED_TABLES:
         client.command(f"DROP TABLE IF EXISTS {db}.{q(name)}{on}")
+
+
+def _upgrade_outbox(client, opts: SchemaOptions) -> None:
+    """Version 5 keeps a batch's unpublished notices in one outbox row instead of one row each:
+    the rows of version 4 are carried over, one row per batch, and published as before."""
+    db = q(opts.database)
+    on = f" ON CLUSTER {q(opts.cluster)}" if opts.cluster else ""
+    client.command(f"RENAME TABLE {db}.outbox TO {db}.outbox_v4{on}")
+    for stmt in state_statements(db, on):
+        if "`outbox`" in stmt:
+            client.command(stmt)
+    client.command(f"INSERT INTO {db}.outbox (k, batch_id, notices) SELECT concat(batch_id, '#v4'), batch_id, "
+                   f"groupUniqArray((customer_id, kind, entity_id)) FROM {db}.outbox_v4 GROUP BY batch_id")
+    client.command(f"DROP TABLE {db}.outbox_v4{on}")
 
 
 def _tables_missing(client, database: str, names) -> list[str]:

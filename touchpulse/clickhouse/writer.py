@@ -18,7 +18,7 @@ from clickhouse_connect.datatypes.temporal import DateTime64
 from touchpulse.clickhouse.schema import FACT_TABLES, q
 from touchpulse.core.events import COMMON_COLUMNS, TYPE_COLUMNS
 from touchpulse.core.timestamps import parse_timestamp
-from touchpulse.derived.maintenance import Applied, Maintainer
+from touchpulse.derived.maintenance import Applied, Maintainer, Owed
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +95,9 @@ class FactWriter:
             columns.append([batch_id] * len(n))
             self._insert(stages["notices"], NOTICE_COLUMNS + POSITION_COLUMNS + ("batch_id",), columns)
 
-    def published(self, notices: list[tuple[str, str, str]]) -> None:
+    def published(self, owed: Owed) -> None:
         """Notices the broker has acknowledged leave the outbox."""
-        self.maintainer.published(notices)
+        self.maintainer.published(owed)
 
     def followed_up(self, event_ids: list[str]) -> dict[str, set[tuple[str, int, int]]]:
         """Where the first copy of each of these survey events is (the copy that raises its

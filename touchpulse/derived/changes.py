@@ -139,19 +139,19 @@ def _recompute(db: str, etype: str, claims: str, dirty_keys: str) -> str:
             GROUP BY key"""
 
 
-def notices_insert(db: str, changes: str, kind: str, outbox: str, batch_id: str, owner: str = "customer_id",
+def notices_insert(db: str, changes: str, kind: str, out: str, owner: str = "customer_id",
                    keep_old: str = "1", keep_new: str = "1") -> str:
     """The owners a batch's changes concern (the old version's and the new one's), as notices of
-    `kind` for the worker that owns each (maintenance.py): into the outbox, keyed so that writing
-    them again changes nothing. `owner` is the version column naming the owner (a customer), or
+    `kind` for the worker that owns each (maintenance.py), into the batch's working table `out`
+    (from there, one row of the outbox). `owner` is the version column naming the owner (a customer), or
     "key" (the changed entity's own key: a follow-up); `keep_old`/`keep_new` say which old and new
     versions concern their owner at all (a survey answer only as a promoter, for instance)."""
     k = literal(kind)
     old = "key" if owner == "key" else f"old_{owner}"
     new = "key" if owner == "key" else f"new_{owner}"
     return f"""
-INSERT INTO {db}.{outbox} (k, customer_id, kind, entity_id, batch_id)
-SELECT concat(customer_id, '|', {k}, '|', entity_id), customer_id, {k}, entity_id, {literal(batch_id)}
+INSERT INTO {db}.{out} (customer_id, kind, entity_id)
+SELECT customer_id, {k}, entity_id
 FROM (
     SELECT {old} AS customer_id, key AS entity_id FROM {db}.{changes} WHERE {old} != '' AND ({keep_old})
     UNION DISTINCT

@@ -59,8 +59,22 @@ class Applied:
     fresh: int = 0  # messages not applied before
     replayed: int = 0  # messages at offsets already applied, skipped
     changed: dict[str, int] = field(default_factory=dict)  # entities whose winner changed, per type
-    notices: list[tuple[str, str, str]] = field(default_factory=list)  # (customer, kind, id) to publish
+    notices: "Owed" = field(default_factory=lambda: Owed())  # (customer, kind, id) to publish
     seconds: float = 0.0
+
+
+@dataclass
+class Owed:
+    """Customer notices (customer, kind, id) owed to the customers topic, and the outbox rows
+    that hold them until they are published (`Maintainer.published`). Iterates as the notices."""
+    notices: list[tuple[str, str, str]] = field(default_factory=list)
+    entries: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.notices)
+
+    def __iter__(self):
+        return iter(self.notices)
 
 
 def _token(batch_id: str, part: str) -> str:
@@ -134,6 +148,7 @@ class Maintainer:
         stmts.append(self._memory("changes_customer", [("key", "String")] + [
             (f"{age}_{name}", f"Array({t})") for name, t in lists for age in ("old", "new")]))
         stmts.append(self._memory("changes_queue", queue_changes_columns()))
+        stmts.append(self._memory("notices_out", [("customer_id", "String"), ("kind", "String"), ("entity_id", "String")]))
         stmts.append(self._memory("deltas", [(c, t) for c, t in KEY_COLUMNS] + [(c, t) for c, _, t in MEASURE_COLUMNS]))
         for s in stmts:
             self.client.command(s)
@@ -145,7 +160,8 @@ class Maintainer:
 
     def drop_working_tables(self) -> None:
         names = [f"stage_{t}" for t in FACT_TABLE.values()] + ["stage_dead_letters", "stage_notices",
-                                                               "changes_customer", "changes_queue", "deltas"]
+                                                               "changes_customer", "changes_queue", "deltas",
+                                                               "notices_out"]
         names += [f"{kind}_{etype}" for etype in TYPES for kind in ("claims", "changes")]
         for name in names:
             self.client.command(f"DROP TABLE IF EXISTS {q(self.database)}.{self.work(name)}")
@@ -194,9 +210,9 @@ class Maintainer:
         self.client.command(f"INSERT INTO {q(self.database)}.open_batches (batch_id, worker, opened, partitions) "
                             f"VALUES ({literal(batch_id)}, {literal(self.worker)}, now64(3), "
                             f"[{', '.join(literal(p) for p in parts)}])")
-        done.changed = self._derive(batch_id, present, bool(outcome.dead_letters), bool(outcome.notices))
+        done.changed, entry = self._derive(batch_id, present, bool(outcome.dead_letters), bool(outcome.notices))
         self._close(batch_id)
-        done.notices = self.outbox(batch_id)
+        done.notices = self._owed(entry)
         done.seconds = time.perf_counter() - started
         return done
 
@@ -225,7 +241,8 @@ class Maintainer:
     def _close(self, batch_id: str) -> None:
         self.client.command(f"DELETE FROM {q(self.database)}.open_batches WHERE batch_id = {literal(batch_id)}")
 
-    def _derive(self, batch_id: str, present: list[str], dead: bool, notices: bool = False) -> dict[str, int]:
+    def _derive(self, batch_id: str, present: list[str], dead: bool, notices: bool = False
+                ) -> tuple[dict[str, int], str | None]:
         """Steps 3 to 5 for the staged batch."""
         db = q(self.database)
         c = self.client
@@ -246,13 +263,20 @@ class Maintainer:
         counts = " UNION ALL ".join(f"SELECT {literal(what)}, count() FROM {db}.{table}" for what, table in counted)
         changed = {what: int(n) for what, n in c.query(counts).result_rows} if counted else {}
         # Notices for the owners of customers and follow-ups, computed again if need be: nothing moved.
-        for etype, kind, owner, keep_old, keep_new in NOTICES:
-            if changed.get(etype):
-                c.command(notices_insert(db, self.work(f"changes_{etype}"), kind, "outbox", batch_id, owner,
-                                         keep_old, keep_new))
+        # One outbox row holds them, under a key of this attempt (a batch completed twice, by a
+        # recovery, keeps both attempts' notices: publishing one twice changes nothing).
+        out = self.work("notices_out")
+        owed = [notices_insert(db, self.work(f"changes_{etype}"), kind, out, owner, keep_old, keep_new)
+                for etype, kind, owner, keep_old, keep_new in NOTICES if changed.get(etype)]
         if changed.get("queue"):
-            c.command(notices_insert(db, self.work("changes_queue"), "closure", "outbox", batch_id, "customer_id",
-                                     CLOSED_OLD, CLOSED_NEW))
+            owed.append(notices_insert(db, self.work("changes_queue"), "closure", out, "customer_id",
+                                       CLOSED_OLD, CLOSED_NEW))
+        entry = f"{batch_id}#{uuid.uuid4().hex[:12]}" if owed else None
+        for stmt in owed:
+            c.command(stmt)
+        if owed:
+            c.command(f"INSERT INTO {db}.outbox (k, batch_id, notices) SELECT {literal(entry)}, {literal(batch_id)}, "
+                      f"groupUniqArray((customer_id, kind, entity_id)) FROM {db}.{out} HAVING count() > 0")
         # Step 4: every delta of the batch in one insert (one part), deduplicated by the batch's token.
         tz = literal(self.timezone)
         deltas = f"{db}.{self.work('deltas')}"
@@ -289,7 +313,15 @@ class Maintainer:
                 f"src_partition, src_offset FROM {db}.{self.work('claims_' + etype)}" for etype in present)
             c.command(f"INSERT INTO {db}.seen (k, entity, src_timestamp, src_topic, src_partition, src_offset) {firsts}")
         self._positions(messages, dead, notices)
-        return changed
+        return changed, entry
+
+    def _owed(self, entry: str | None) -> Owed:
+        """The notices the batch just derived put in its outbox row `entry`."""
+        if entry is None:
+            return Owed()
+        rows = self.client.query(f"SELECT DISTINCT customer_id, kind, entity_id FROM "
+                                 f"{q(self.database)}.{self.work('notices_out')}").result_rows
+        return Owed([tuple(r) for r in rows], [entry]) if rows else Owed()
 
     def _stages(self, present: list[str], dead: bool) -> list[tuple[str, str]]:
         """The stage tables of events and dead letters (what pipeline health counts)."""
@@ -394,17 +426,18 @@ SETTINGS join_algorithm = 'direct', join_use_nulls = 0""")
             done += 1
         return done
 
-    def outbox(self, batch_id: str | None = None) -> list[tuple[str, str, str]]:
-        """Notices (customer, kind, id) not yet published: of one batch, or all of them (after a
-        crash they are published again: a notice applied twice changes nothing)."""
-        where = f" WHERE batch_id = {literal(batch_id)}" if batch_id else ""
-        return [tuple(r) for r in self.client.query(
-            f"SELECT customer_id, kind, entity_id FROM {q(self.database)}.outbox{where}").result_rows]
+    def outbox(self) -> Owed:
+        """Every notice not yet published (after a crash they are published again: a notice
+        applied twice changes nothing)."""
+        rows = self.client.query(f"SELECT k, arrayMap(n -> [n.1, n.2, n.3], notices) FROM "
+                                 f"{q(self.database)}.outbox").result_rows
+        notices = sorted({tuple(n) for _, owed in rows for n in owed})
+        return Owed(notices, [k for k, _ in rows])
 
-    def published(self, notices: list[tuple[str, str, str]]) -> None:
-        if notices:
-            self.client.command(f"DELETE FROM {q(self.database)}.outbox WHERE k IN {{keys:Array(String)}}",
-                                parameters={"keys": ["|".join(n) for n in notices]})
+    def published(self, owed: Owed) -> None:
+        """The notices are on the customers topic: their outbox rows go (by key: a point delete)."""
+        for entry in owed.entries:
+            self.client.command(f"DELETE FROM {q(self.database)}.outbox WHERE k = {literal(entry)}")
 
     def _restage(self, table: str, stage: str, batch_id: str) -> int:
         self.client.command(f"INSERT INTO {q(self.database)}.{stage} SELECT * FROM {q(self.database)}.{table} "

@@ -89,3 +89,26 @@ def test_a_batch_of_n_messages_never_applies_far_more_than_n_notices():
     # Events alone: `size` messages, as before.
     assert batch_cut(events, 40, "notices") == (40, True)
     assert batch_cut(events, 400, "notices") == (100, False)
+
+
+def test_the_running_weight_is_the_weight_of_what_is_pending():
+    """The consumer keeps `weigh(pending)` as messages come and batches go; the cut it makes once the
+    weight reaches the size is the cut of the whole list."""
+    from streams.consumer import batch_cut, weigh
+
+    ids = [(f"customer-{i:06d}", "order", f"order-{i:08d}") for i in range(20_000)]
+    heavy = [_message("notices", v, o) for o, (_, v) in enumerate(notices.grouped(ids, 1))]
+    events = [_message("calls", b'{"event_type": "call"}', o) for o in range(3_000)]
+    pending, weight, batches = [], 0, []
+    for chunk in (events[:1_000], heavy, events[1_000:]):
+        pending += chunk
+        weight += weigh(chunk, "notices")
+        while weight >= 5_000:
+            cut, full = batch_cut(pending, 5_000, "notices")
+            assert full
+            batches.append(pending[:cut])
+            del pending[:cut]
+            weight -= weigh(batches[-1], "notices")
+            assert weight == weigh(pending, "notices")
+    assert weigh(heavy, "notices") >= 20_000 and len(batches) >= 4
+    assert sum(map(len, batches)) + len(pending) == len(events) + len(heavy)
