@@ -159,13 +159,14 @@ FROM (
 )"""
 
 
-def customer_changes_insert(db: str, notices: str, out: str) -> str:
+def customer_changes_insert(db: str, notices: str, out: str, kinds=("order", "call", "survey", "closure")) -> str:
     """Customers whose lists change (completed orders, calls, promoter answers, closed follow-ups),
     from notices naming (customer, kind, id): each named order, call, answer or follow-up is read as
     it stands now in its state and belongs to the customer's list if its present version names the
     customer (and, for an order, is completed; an answer, scores 9-10; a follow-up, is closed).
     Reading the present, not a message's content, makes a notice applied twice, late or out of
-    order change nothing more."""
+    order change nothing more. Only the state tables of the `kinds` the notices hold are joined
+    (a batch of call notices looks nothing up among orders, answers or follow-ups)."""
     order = (f"CAST(tuple(toUnixTimestamp64Micro(o.occurred_at), o.order_id, o.touchpoint, o.currency, o.amount) "
              f"AS {ORDER})")
     call = (f"CAST(tuple(k.call_id, toUnixTimestamp64Micro(k.queued_at), toUnixTimestamp64Micro(k.ended_at), "
@@ -173,10 +174,29 @@ def customer_changes_insert(db: str, notices: str, out: str) -> str:
     promoter = f"CAST(tuple(toUnixTimestamp64Micro(a.occurred_at), a.response_id, a.touchpoint) AS {PROMOTER})"
     closure = (f"CAST(tuple(w.followup_id, toUnixTimestamp64Micro(w.occurred_at), toUnixTimestamp64Micro(w.u_occurred_at), "
                f"w.touchpoint) AS {CLOSURE})")
+    lists = (  # kind, list, its type, the element, when it belongs to the customer, the state joined
+        ("order", "orders", ORDER, order, "o.found = 1 AND o.status = 'completed' AND o.customer_id = n.customer_id",
+         f"{db}.{state_table('purchase')} AS o ON o.order_id = n.entity_id"),
+        ("call", "calls", CALL, call, "k.found = 1 AND k.customer_id = n.customer_id",
+         f"{db}.{state_table('call')} AS k ON k.call_id = n.entity_id"),
+        ("survey", "promoters", PROMOTER, promoter, "a.found = 1 AND a.score >= 9 AND a.customer_id = n.customer_id",
+         f"{db}.{state_table('survey')} AS a ON a.response_id = n.entity_id"),
+        ("closure", "closures", CLOSURE, closure,
+         "w.found = 1 AND w.u_found = 1 AND w.u_status = 'closed' AND w.customer_id = n.customer_id",
+         f"{db}.queue_state AS w ON w.followup_id = n.entity_id"))
+    aggregates, joins = [], []
+    for kind, name, type_, element, belongs, join in lists:
+        aggregates.append(f"groupUniqArrayIf(n.entity_id, n.kind = {literal(kind)}) AS touched_{name}")
+        if kind in kinds:
+            aggregates.append(f"groupArrayIf({element}, n.kind = {literal(kind)} AND {belongs}) AS added_{name}")
+            joins.append(f"LEFT JOIN {join}")
+        else:
+            aggregates.append(f"CAST([], {literal(f'Array({type_})')}) AS added_{name}")
     new_orders = _merged("(x.t, x.order_id)", "orders", "order_id")
     new_calls = _merged("(x.queued, x.call_id)", "calls", "call_id")
     new_promoters = _merged("(x.t, x.response_id)", "promoters", "response_id")
     new_closures = _merged("(x.t, x.followup_id)", "closures", "followup_id")
+    nl = "\n    "
     return f"""
 INSERT INTO {db}.{out} (key, old_orders, new_orders, old_calls, new_calls, old_promoters, new_promoters, old_closures,
                         new_closures)
@@ -184,22 +204,9 @@ SELECT c.customer_id, s.orders, {new_orders} AS new_orders, s.calls, {new_calls}
     s.promoters, {new_promoters} AS new_promoters, s.closures, {new_closures} AS new_closures
 FROM (
     SELECT n.customer_id AS customer_id,
-        groupUniqArrayIf(n.entity_id, n.kind = 'order') AS touched_orders,
-        groupArrayIf({order}, n.kind = 'order' AND o.found = 1 AND o.status = 'completed'
-                              AND o.customer_id = n.customer_id) AS added_orders,
-        groupUniqArrayIf(n.entity_id, n.kind = 'call') AS touched_calls,
-        groupArrayIf({call}, n.kind = 'call' AND k.found = 1 AND k.customer_id = n.customer_id) AS added_calls,
-        groupUniqArrayIf(n.entity_id, n.kind = 'survey') AS touched_promoters,
-        groupArrayIf({promoter}, n.kind = 'survey' AND a.found = 1 AND a.score >= 9
-                                 AND a.customer_id = n.customer_id) AS added_promoters,
-        groupUniqArrayIf(n.entity_id, n.kind = 'closure') AS touched_closures,
-        groupArrayIf({closure}, n.kind = 'closure' AND w.found = 1 AND w.u_found = 1 AND w.u_status = 'closed'
-                                AND w.customer_id = n.customer_id) AS added_closures
+        {("," + nl + "    ").join(aggregates)}
     FROM (SELECT DISTINCT customer_id, kind, entity_id FROM {db}.{notices} WHERE kind IN {CUSTOMER_KINDS}) AS n
-    LEFT JOIN {db}.{state_table('purchase')} AS o ON o.order_id = n.entity_id
-    LEFT JOIN {db}.{state_table('call')} AS k ON k.call_id = n.entity_id
-    LEFT JOIN {db}.{state_table('survey')} AS a ON a.response_id = n.entity_id
-    LEFT JOIN {db}.queue_state AS w ON w.followup_id = n.entity_id
+    {nl.join(joins)}
     GROUP BY customer_id
 ) AS c
 LEFT JOIN {db}.customers_state AS s ON s.customer_id = c.customer_id
@@ -208,6 +215,7 @@ WHERE new_orders != s.orders OR new_calls != s.calls OR new_promoters != s.promo
 
 
 # Notice kinds applied to a customer's lists (the other kind, "queue", to a follow-up: loop.py).
+CUSTOMER_KIND_SET = frozenset({"order", "call", "survey", "closure"})
 CUSTOMER_KINDS = "('order', 'call', 'survey', 'closure')"
 
 

@@ -38,8 +38,9 @@ from datetime import datetime, timezone
 
 from touchpulse.clickhouse.quoting import literal, q
 from touchpulse.clickhouse.schema import raw_columns
-from touchpulse.derived.changes import (changes_columns, changes_insert, claims_columns, claims_insert,
-                                        customer_changes_insert, notices_insert, seen_key, state_table)
+from touchpulse.derived.changes import (CUSTOMER_KIND_SET, changes_columns, changes_insert, claims_columns,
+                                        claims_insert, customer_changes_insert, notices_insert, seen_key,
+                                        state_table)
 from touchpulse.derived.loop import (CLOSED_NEW, CLOSED_OLD, PROMOTER_NEW, PROMOTER_OLD, queue_changes_columns,
                                      queue_changes_insert, queue_names)
 from touchpulse.derived.spec import FACT_TABLE, MESSAGE_TYPES, key, version_names
@@ -255,8 +256,12 @@ class Maintainer:
             c.command(changes_insert(db, etype, self.work(f"claims_{etype}"), self.work(f"changes_{etype}"),
                                      displaced[etype] > 0))
         if notices:  # the notices of the customers topic, against the state as it stands
-            c.command(customer_changes_insert(db, self.work("stage_notices"), self.work("changes_customer")))
-            c.command(queue_changes_insert(db, self.work("stage_notices"), self.work("changes_queue")))
+            stage = self.work("stage_notices")
+            kinds = set(c.query(f"SELECT groupUniqArray(kind) FROM {db}.{stage}").result_rows[0][0])
+            if kinds & CUSTOMER_KIND_SET:
+                c.command(customer_changes_insert(db, stage, self.work("changes_customer"), kinds))
+            if "queue" in kinds:
+                c.command(queue_changes_insert(db, stage, self.work("changes_queue")))
         counted = [(etype, self.work("changes_" + etype)) for etype in present]
         if notices:
             counted += [("customer", self.work("changes_customer")), ("queue", self.work("changes_queue"))]
