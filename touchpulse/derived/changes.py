@@ -184,14 +184,14 @@ def customer_changes_insert(db: str, notices: str, out: str, kinds=("order", "ca
         ("closure", "closures", CLOSURE, closure,
          "w.found = 1 AND w.u_found = 1 AND w.u_status = 'closed' AND w.customer_id = n.customer_id",
          f"{db}.queue_state AS w ON w.followup_id = n.entity_id"))
-    aggregates, joins = [], []
+    per_kind, joins = [], []
     for kind, name, type_, element, belongs, join in lists:
-        aggregates.append(f"groupUniqArrayIf(n.entity_id, n.kind = {literal(kind)}) AS touched_{name}")
+        per_kind.append(f"groupUniqArrayIf(n.entity_id, n.kind = {literal(kind)}) AS touched_{name}")
         if kind in kinds:
-            aggregates.append(f"groupArrayIf({element}, n.kind = {literal(kind)} AND {belongs}) AS added_{name}")
+            per_kind.append(f"groupArrayIf({element}, n.kind = {literal(kind)} AND {belongs}) AS added_{name}")
             joins.append(f"LEFT JOIN {join}")
         else:
-            aggregates.append(f"CAST([], {literal(f'Array({type_})')}) AS added_{name}")
+            per_kind.append(f"CAST([], {literal(f'Array({type_})')}) AS added_{name}")
     new_orders = _merged("(x.t, x.order_id)", "orders", "order_id")
     new_calls = _merged("(x.queued, x.call_id)", "calls", "call_id")
     new_promoters = _merged("(x.t, x.response_id)", "promoters", "response_id")
@@ -204,7 +204,7 @@ SELECT c.customer_id, s.orders, {new_orders} AS new_orders, s.calls, {new_calls}
     s.promoters, {new_promoters} AS new_promoters, s.closures, {new_closures} AS new_closures
 FROM (
     SELECT n.customer_id AS customer_id,
-        {("," + nl + "    ").join(aggregates)}
+        {("," + nl + "    ").join(per_kind)}
     FROM (SELECT DISTINCT customer_id, kind, entity_id FROM {db}.{notices} WHERE kind IN {CUSTOMER_KINDS}) AS n
     {nl.join(joins)}
     GROUP BY customer_id

@@ -311,17 +311,29 @@ def _recovered(src: str, p: str, s: str, tz: str) -> str:
 def rows(metric: str, source: str, src: str, p: str, s: str, tz: str) -> str:
     """SELECT of `metric`'s named columns contributed by the versions (or customers) in `src`,
     whose columns are named `{p}column` (and the entity key `key`), with sign `s`."""
-    if metric == "purchase" and source == "customer":
-        return _customer_days(src, p, s, tz)
-    build = _ROWS.get(metric)
-    if build is not None:
-        return build(src, p, s, tz)
+    if metric == "purchase":
+        return _customer_days(src, p, s, tz) if source == "customer" else _purchase_days(src, p, s, tz)
+    if metric == "survey":
+        return _surveys(src, p, s, tz)
+    if metric == "call":
+        return _call_days(src, p, s, tz)
+    if metric == "call_wait":
+        return _call_waits(src, p, s, tz)
+    if metric == "review":
+        return _review_days(src, p, s, tz)
+    if metric == "review_open":
+        return _reviews_open(src, p, s, tz)
+    if metric == "loyalty":
+        return _loyalty(src, p, s, tz)
+    if metric == "agent":
+        return _agents(src, p, s, tz)
+    if metric == "resolution":
+        return _resolution(src, p, s, tz)
+    if metric == "followup":
+        return _followups(src, p, s, tz)
+    if metric == "recovered":
+        return _recovered(src, p, s, tz)
     raise ValueError(f"no contribution rows for {metric} from {source}")
-
-
-_ROWS = {"purchase": _purchase_days, "survey": _surveys, "call": _call_days, "call_wait": _call_waits,
-         "review": _review_days, "review_open": _reviews_open, "loyalty": _loyalty, "agent": _agents,
-         "resolution": _resolution, "followup": _followups, "recovered": _recovered}
 
 
 def by_source(source: str) -> list[tuple[str, tuple[str, ...]]]:
