@@ -31,8 +31,9 @@ def test_tiny_bench_reports_every_figure(tmp_path):
                  "--idle-seconds", "2", "--json")
     assert proc.returncode == 0, proc.stderr.decode()[-4000:]
     result = json.loads(proc.stdout)
-    for key in KEYS:
-        assert isinstance(result[key], (int, float)) and result[key] > 0, (key, result[key])
+    for key in KEYS:  # an idle worker may use less than one clock tick in the 2 s watched
+        least = 0 if key == "idle_worker_cpu_pct" else 1e-9
+        assert isinstance(result[key], (int, float)) and result[key] >= least, (key, result[key])
     assert result["events"] == 600
     d = result["details"]
     assert d["raw_consume"]["messages"] == 600
