@@ -11,7 +11,7 @@ from touchpulse.clickhouse.schema import (SCHEMA_VERSION, SchemaOptions, followu
                                          schema_statements, targets_rows)
 from touchpulse.core.touchpoints import Registry
 from touchpulse.derived.rebuild import rebuild
-from touchpulse.derived.tables import DERIVED_TABLES, state_statements
+from touchpulse.derived.tables import DERIVED_TABLES, outbox_statement
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +122,7 @@ def _upgrade_outbox(client, opts: SchemaOptions) -> None:
     db = q(opts.database)
     on = f" ON CLUSTER {q(opts.cluster)}" if opts.cluster else ""
     client.command(f"RENAME TABLE {db}.outbox TO {db}.outbox_v4{on}")
-    for stmt in state_statements(db, on):
-        if "`outbox`" in stmt:
-            client.command(stmt)
+    client.command(outbox_statement(db, on))
     client.command(f"INSERT INTO {db}.outbox (k, batch_id, notices) SELECT concat(batch_id, '#v4'), batch_id, "
                    f"groupUniqArray((customer_id, kind, entity_id)) FROM {db}.outbox_v4 GROUP BY batch_id")
     client.command(f"DROP TABLE {db}.outbox_v4{on}")

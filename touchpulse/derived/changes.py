@@ -159,7 +159,12 @@ FROM (
 )"""
 
 
-def customer_changes_insert(db: str, notices: str, out: str, kinds=("order", "call", "survey", "closure")) -> str:
+# Notice kinds applied to a customer's lists (the other kind, "queue", to a follow-up: loop.py).
+CUSTOMER_KIND_SET = frozenset({"order", "call", "survey", "closure"})
+CUSTOMER_KINDS = f"({', '.join(literal(k) for k in sorted(CUSTOMER_KIND_SET))})"
+
+
+def customer_changes_insert(db: str, notices: str, out: str, kinds=CUSTOMER_KIND_SET) -> str:
     """Customers whose lists change (completed orders, calls, promoter answers, closed follow-ups),
     from notices naming (customer, kind, id): each named order, call, answer or follow-up is read as
     it stands now in its state and belongs to the customer's list if its present version names the
@@ -212,11 +217,6 @@ FROM (
 LEFT JOIN {db}.customers_state AS s ON s.customer_id = c.customer_id
 WHERE new_orders != s.orders OR new_calls != s.calls OR new_promoters != s.promoters OR new_closures != s.closures
 {JOINS}"""
-
-
-# Notice kinds applied to a customer's lists (the other kind, "queue", to a follow-up: loop.py).
-CUSTOMER_KIND_SET = frozenset({"order", "call", "survey", "closure"})
-CUSTOMER_KINDS = "('order', 'call', 'survey', 'closure')"
 
 
 def _merged(sort: str, name: str, ident: str) -> str:

@@ -42,13 +42,16 @@ def state_statements(db: str, on: str) -> list[str]:
     # row per batch (per attempt at it), deleted by its key once published. (A row per notice
     # left a tombstone per notice, and each DELETE scanned past all of them: 0.2-0.5 s a batch,
     # growing with the notices ever sent.)
-    out.append(_kv(db, on, "outbox", "k String,\n    batch_id String,\n"
-                                     f"    notices Array({OWED})", "k"))
+    out.append(outbox_statement(db, on))
     # Batches whose maintenance started and did not finish (maintenance.py recovers them).
     out.append(_kv(db, on, "open_batches", "batch_id String,\n    worker String,\n    opened DateTime64(3, 'UTC'),\n"
                                            "    partitions Array(String)",
                    "batch_id"))
     return out
+
+
+def outbox_statement(db: str, on: str) -> str:
+    return _kv(db, on, "outbox", f"k String,\n    batch_id String,\n    notices Array({OWED})", "k")
 
 
 def _kv(db: str, on: str, name: str, columns: str, key: str) -> str:
