@@ -394,3 +394,15 @@ def summed(db: str, metric: str, where: str = "") -> str:
     group = ", ".join(keys)
     return (f"(\n        SELECT {', '.join(select)}\n        FROM {db}.sums\n        WHERE metric = "
             f"{METRIC_LITERAL[metric]}{' AND ' + where if where else ''}\n        GROUP BY {group}\n    )")
+
+
+def stored(db: str, metric: str, where: str = "") -> str:
+    """`metric`'s rows as stored, not summed per key (the metric's own column names): for a view
+    whose every aggregate is linear in the measures (sum, sumIf or sumMapIf of a measure, under a
+    condition on key columns only). A version's -1 row then cancels its +1 row in the aggregate
+    itself, exactly as in `summed`, without first grouping by every key: for the per-call and
+    per-review rows that GROUP BY (a String key among ~1M rows a month) was most of a query."""
+    mapping = METRICS[metric]
+    select = [f"{mapping[n]} AS {n}" for n in mapping]
+    return (f"(\n        SELECT {', '.join(select)}\n        FROM {db}.sums\n        WHERE metric = "
+            f"{METRIC_LITERAL[metric]}{' AND ' + where if where else ''}\n    )")

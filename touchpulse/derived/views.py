@@ -15,7 +15,7 @@ from touchpulse.core.metrics import nps_moe_sql, nps_sql, ratio_sql, weighted_qu
 from touchpulse.core.touchpoints import Targets
 from touchpulse.derived.spec import FACT_TABLE, NO_TIME, key
 from touchpulse.derived.changes import state_table
-from touchpulse.derived.sums import summed
+from touchpulse.derived.sums import stored, summed
 
 ROLLING_DAYS = 7
 CONTRACT_VIEWS = ("nps_daily", "calls_daily", "calls_hourly", "reviews_daily", "purchases_daily",
@@ -145,9 +145,9 @@ FROM (
     FROM (
         SELECT day, touchpoint, offered, answered, wait_us_sum, handle_sum, '' AS kind, toInt64(0) AS value_us,
             toInt64(0) AS n
-        FROM {summed(db, 'call')}
+        FROM {stored(db, 'call')}
         UNION ALL
-        SELECT day, touchpoint, 0, 0, 0, toDecimal128(0, 9), kind, value_us, n FROM {summed(db, 'call_wait')}
+        SELECT day, touchpoint, 0, 0, 0, toDecimal128(0, 9), kind, value_us, n FROM {stored(db, 'call_wait')}
     ) AS x
     {targets_join(db, 't', ['sla_answer_seconds', 'short_abandon_seconds', 'service_level_base'])}x.touchpoint
     GROUP BY day, touchpoint
@@ -175,7 +175,7 @@ FROM (
         toUInt64(sumIf(r.n, {missed})) AS missed_identified,
         toUInt64(sumIf(r.n, {back})) AS called_back,
         sumMapIf([r.gap_us], [r.n], {back}) AS back_gaps
-    FROM {summed(db, 'resolution')} AS r
+    FROM {stored(db, 'resolution')} AS r
     {resolution_targets}r.touchpoint
     GROUP BY day, touchpoint
     HAVING answered_identified + missed_identified > 0
@@ -192,11 +192,11 @@ FROM (
     FROM (
         SELECT day, touchpoint, agent AS agent_id, answered, handle_sum, toInt64(0) AS identified,
             toInt64(0) AS repeats
-        FROM {summed(db, 'agent')}
+        FROM {stored(db, 'agent')}
         UNION ALL
         SELECT r.day, r.touchpoint, r.agent, 0, toDecimal128(0, 9), r.n,
             r.n * (r.gap_us >= 0 AND r.gap_us <= {repeat_us})
-        FROM {summed(db, 'resolution', "d1 = 'answered' AND d2 != ''")} AS r
+        FROM {stored(db, 'resolution', "d1 = 'answered' AND d2 != ''")} AS r
         {targets_join(db, 't', ['repeat_window_hours'])}r.touchpoint
     )
     GROUP BY day, touchpoint, agent_id
@@ -221,7 +221,7 @@ FROM (
     SELECT r.day AS day, toUInt8(toHour(r.queued_at, {tz})) AS hour, r.touchpoint AS touchpoint,
         toUInt64(sumIf(r.n, {missed})) AS missed_identified,
         toUInt64(sumIf(r.n, {back})) AS called_back
-    FROM {summed(db, 'resolution', "d1 = 'missed'")} AS r
+    FROM {stored(db, 'resolution', "d1 = 'missed'")} AS r
     {resolution_targets}r.touchpoint
     GROUP BY day, hour, touchpoint
     HAVING missed_identified > 0
@@ -260,7 +260,7 @@ FROM (
         toUInt64(sum(x.reviews)) AS reviews, sum(x.rating_sum) AS rating_sum, toUInt64(sum(x.replied)) AS replied,
         toUInt64(sumIf(x.replied, x.reply_us >= 0 AND x.reply_us <= {reply_us})) AS replied_in_sla,
         sumMapIf([x.reply_us], [x.replied], x.reply_us >= 0) AS replies
-    FROM {summed(db, 'review')} AS x
+    FROM {stored(db, 'review')} AS x
     {targets_join(db, 't', ['review_reply_hours'])}x.touchpoint
     GROUP BY day, touchpoint, platform
     HAVING reviews > 0
@@ -318,18 +318,28 @@ def followup_views(db: str, d: Targets) -> dict[str, str]:
     due_us = f"toInt64(round({target('t', 'followup_hours', d.followup_hours)} * 3600e6))"
     now_us = "toUnixTimestamp64Micro(now64(6))"
     none = f"toInt64({NO_TIME})"
-    rows = f"""
+
+    def rows(linear: bool) -> str:
+        if linear:  # a version's -1 row cancels its +1 row in the sums themselves
+            followups, recovered, live = stored(db, 'followup'), stored(db, 'recovered'), "1"
+        else:
+            followups, recovered, live = summed(db, 'followup'), summed(db, 'recovered'), "n > 0"
+        return f"""
         SELECT 'followup' AS kind, f.day AS day, f.touchpoint AS touchpoint, f.followup_id AS followup_id, f.state AS state,
             f.resolution AS resolution, toUnixTimestamp64Micro(f.at) AS at_us, f.first_contact_us AS first_us,
             f.closed_us AS closed_us, f.n AS n, f.score AS score, f.comment AS comment, f.details AS details,
             toInt64(0) AS won
-        FROM {summed(db, 'followup')} AS f
-        WHERE f.n > 0
+        FROM {followups} AS f
+        WHERE {live}
         UNION ALL
         SELECT 'recovered', r.day, r.touchpoint, r.followup_id, '', '', 0, {none}, {none}, 0, 0, '',
             CAST(map(), 'Map(String, String)'), r.n
-        FROM {summed(db, 'recovered')} AS r
-        WHERE r.n > 0"""
+        FROM {recovered} AS r
+        WHERE {live}"""
+
+    # The daily counts are linear in the rows (stored); the queue shows each follow-up's row as
+    # it stands (summed per follow-up).
+    daily_rows, queue_rows = rows(True), rows(False)
     views = {}
     views["followups_daily"] = f"""
 SELECT day, touchpoint, raised, contacted, closed, resolved, closed_in_time, raised - closed AS open, overdue, recovered,
@@ -346,7 +356,7 @@ FROM (
         toUInt64(sumIf(x.n, x.kind = 'followup' AND x.state != 'closed' AND x.at_us + {due_us} < {now_us})) AS overdue,
         toUInt64(sumIf(x.won, x.kind = 'recovered')) AS recovered,
         sumMapIf([x.first_us - x.at_us], [x.n], x.kind = 'followup' AND x.first_us != {none}) AS gaps
-    FROM ({rows}
+    FROM ({daily_rows}
     ) AS x
     {targets_join(db, 't', ['followup_hours'])}x.touchpoint
     GROUP BY day, touchpoint
@@ -374,7 +384,7 @@ FROM (
         anyIf(x.first_us, x.n > 0) AS first_us, anyIf(x.closed_us, x.n > 0) AS closed_us,
         anyIf(x.score, x.n > 0) AS score, anyIf(x.comment, x.n > 0) AS comment, anyIf(x.details, x.n > 0) AS details,
         sum(x.n) AS n, sum(x.won) AS won
-    FROM ({rows}
+    FROM ({queue_rows}
     ) AS x
     {targets_join(db, 't', ['followup_hours'])}x.touchpoint
     GROUP BY day, touchpoint, followup_id
