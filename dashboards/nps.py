@@ -8,7 +8,7 @@ from typing import Any
 from touchpulse.dashboards import variables
 from touchpulse.dashboards.model import (Context, Row, barchart, colored, dashboard, override, piechart, stat, table,
                                          thresholds, timeseries)
-from touchpulse.dashboards.sql import any_of, nps_counts, where
+from touchpulse.dashboards.sql import any_of, nps_counts, time_filter_on_days, where
 
 UID = "touchpulse-nps"
 NPS_STEPS = thresholds((None, "red"), (0, "orange"), (30, "green"))
@@ -96,7 +96,7 @@ def build(ctx: Context) -> dict[str, Any]:
             SELECT occurred_at AS "Answered", touchpoint AS "Touchpoint", brand AS "Brand", score AS "Score",
                 comment AS "Comment", due_at AS "Due", multiIf(state = 'closed', concat('closed: ', resolution), overdue = 1, 'overdue', state) AS "Status"
             FROM {ctx.view('followups_latest')}
-            {where('$__timeFilter(occurred_at)', "comment != ''", *f[1:])}
+            {where(time_filter_on_days('occurred_at'), "comment != ''", *f[1:])}
             ORDER BY occurred_at DESC
             LIMIT 100""", width=24, height=12, overrides=[
                 override("byName", "Comment", custom__width=640),

@@ -13,7 +13,7 @@ from touchpulse.dashboards import variables
 from touchpulse.dashboards.contact_centre import SERVICE_LEVEL
 from touchpulse.dashboards.model import Context, Row, dashboard, override, stat, table, thresholds, timeseries
 from touchpulse.dashboards.nps import BAND_OVERRIDES, NPS_STEPS, nps_band_sql
-from touchpulse.dashboards.sql import any_of, nps_counts, one_of, where
+from touchpulse.dashboards.sql import any_of, nps_counts, one_of, time_filter_on_days, where
 
 UID = "touchpulse-touchpoint"
 
@@ -64,7 +64,7 @@ def build(ctx: Context) -> dict[str, Any]:
             SELECT occurred_at AS "Answered", score AS "Score", comment AS "Comment", due_at AS "Due",
                 multiIf(state = 'closed', concat('closed: ', resolution), overdue = 1, 'overdue', state) AS "Status"
             FROM {ctx.view('followups_latest')}
-            {where('$__timeFilter(occurred_at)', tp)}
+            {where(time_filter_on_days('occurred_at'), tp)}
             ORDER BY occurred_at DESC
             LIMIT 20""", width=8, height=6),
     ]

@@ -76,3 +76,21 @@ def test_mistakes_fail_loudly(sql, message):
 def test_naive_times_are_refused():
     with pytest.raises(MacroError, match="timezone-aware"):
         expand("$__fromTime", time_from=datetime(2025, 1, 1), time_to=TO)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago", "Europe/Moscow"])
+def test_a_time_filter_on_business_days_keeps_exactly_the_rows_of_the_plain_time_filter(zone, chdb_client):
+    """The extra filter on `day` only lets the key do the work: at every edge of a range, in zones
+    14 hours ahead and 11 behind, it keeps the same rows as $__timeFilter alone."""
+    from touchpulse.dashboards.sql import time_filter_on_days
+
+    rows = (f"SELECT ts, toDate(ts, '{zone}') AS day FROM (SELECT toDateTime('2025-03-01 00:00:00', 'UTC') "
+            "+ number * 37 * 60 AS ts FROM numbers(600))")
+    for start, hours in ((FROM, 1), (FROM, 30), (FROM - timedelta(hours=11), 10), (TO - timedelta(days=13), 50)):
+        end = start + timedelta(hours=hours)
+        counts = []
+        for cond in ("$__timeFilter(ts)", time_filter_on_days("ts")):
+            sql = expand(f"SELECT count(), groupArraySorted(1000)(ts) FROM ({rows}) WHERE {cond}",
+                         time_from=start, time_to=end)
+            counts.append(chdb_client.query(sql).result_rows[0])
+        assert counts[0] == counts[1] and counts[0][0] > 0
