@@ -220,3 +220,35 @@ def test_resolution_panels_agree_with_the_contract_views(sim):
     assert rates == sorted(rates) and rates[-1] - rates[0] > 0.2  # worst first; agents really differ
     by_line = _run(client, CC, _sql(CC, "Touchpoints, lowest first-contact resolution first"))
     assert [r[1] for r in by_line] == sorted(r[1] for r in by_line) and by_line[0][0] == "tech_support"
+
+
+@pytest.mark.parametrize("tp", ["1", "touchpoint IN ('billing')"])
+def test_the_overdue_queue_reads_few_days_and_shows_exactly_the_follow_ups_due_first(sim, tp):
+    from touchpulse.dashboards.closed_loop import overdue_days
+    from touchpulse.dashboards.model import Context
+
+    client, _ = sim
+    ctx = Context("ds", DB, TZ, tuple(REGISTRY.slugs))
+    plain = f"SELECT followup_id, due_at FROM {DB}.followup_queue WHERE overdue = 1 AND {tp} ORDER BY due_at, followup_id"
+    everything = client.query(plain).result_rows
+    days_with = {r[0] for r in client.query(f"SELECT DISTINCT day FROM {DB}.followup_queue WHERE overdue = 1 AND {tp}"
+                                            ).result_rows}
+    assert len(everything) > 60 and len(days_with) > 5
+    for limit in (1, 7, 60, len(everything) + 5):
+        cond = overdue_days(ctx, tp, limit)
+        kept = client.query(f"SELECT followup_id, due_at FROM {DB}.followup_queue WHERE overdue = 1 AND {tp} "
+                            f"AND {cond} ORDER BY due_at, followup_id LIMIT {limit}").result_rows
+        assert kept == everything[:limit]
+        days = {r[0] for r in client.query(f"SELECT DISTINCT day FROM {DB}.followup_queue WHERE {cond}").result_rows}
+        assert days <= days_with
+        if limit <= 7:
+            assert len(days) < len(days_with)  # it does leave days unread
+
+
+def test_open_and_overdue_now_count_the_queue(sim):
+    client, _ = sim
+    open_now = _run(client, "touchpulse-closed-loop", _sql("touchpulse-closed-loop", "Open now"))[0][0]
+    overdue_now = _run(client, "touchpulse-closed-loop", _sql("touchpulse-closed-loop", "Overdue now"))[0][0]
+    assert (open_now, overdue_now) == client.query(
+        f"SELECT countIf(state != 'closed'), countIf(overdue = 1) FROM {DB}.followup_queue").result_rows[0]
+    assert open_now > 0
