@@ -368,6 +368,8 @@ FROM (
         # (the value under a NULL is read too: keep it a valid time)
         return f"if({us} = {none}, NULL, fromUnixTimestamp64Micro(if({us} = {none}, 0, {us}), 'UTC'))"
 
+    # brand and kind are aggregated on their own: the panels filter on them, and a filter on
+    # details['brand'] made every follow-up's whole map be copied (4.3 s instead of 0.3 s for 30 days).
     views["followup_queue"] = f"""
 SELECT day, touchpoint, followup_id, details['customer_id'] AS customer_id, score, comment,
     fromUnixTimestamp64Micro(at_us, 'UTC') AS occurred_at, fromUnixTimestamp64Micro(due_us, 'UTC') AS due_at,
@@ -375,7 +377,7 @@ SELECT day, touchpoint, followup_id, details['customer_id'] AS customer_id, scor
     {at('first_us')} AS first_contact_at, {at('closed_us')} AS closed_at,
     toUInt8(state != 'closed' AND due_us < {now_us}) AS overdue, toUInt8(won > 0) AS won_back,
     if(details['updated_at'] = '', NULL, toDateTime64(details['updated_at'], 6, 'UTC')) AS updated_at,
-    details['response_id'] AS response_id, details['brand'] AS brand, details['kind'] AS kind,
+    details['response_id'] AS response_id, brand, kind,
     details['event_id'] AS event_id, toDateTime64(details['created_at'], 3, 'UTC') AS created_at
 FROM (
     SELECT x.day AS day, x.touchpoint AS touchpoint, x.followup_id AS followup_id,
@@ -383,6 +385,7 @@ FROM (
         anyIf(x.at_us, x.n > 0) AS at_us, anyIf(x.at_us, x.n > 0) + any({due_us}) AS due_us,
         anyIf(x.first_us, x.n > 0) AS first_us, anyIf(x.closed_us, x.n > 0) AS closed_us,
         anyIf(x.score, x.n > 0) AS score, anyIf(x.comment, x.n > 0) AS comment, anyIf(x.details, x.n > 0) AS details,
+        anyIf(x.details['brand'], x.n > 0) AS brand, anyIf(x.details['kind'], x.n > 0) AS kind,
         sum(x.n) AS n, sum(x.won) AS won
     FROM ({queue_rows}
     ) AS x
