@@ -391,9 +391,7 @@ def summed(db: str, metric: str, where: str = "") -> str:
     aggs = {c: how for c, how, _ in MEASURE_COLUMNS}
     measures = [n for n in mapping if n not in keys]
     select = [f"{mapping[n]} AS {n}" for n in keys] + [f"{aggs[mapping[n]]}({mapping[n]}) AS {n}" for n in measures]
-    group = ", ".join(keys)
-    return (f"(\n        SELECT {', '.join(select)}\n        FROM {db}.sums\n        WHERE metric = "
-            f"{METRIC_LITERAL[metric]}{' AND ' + where if where else ''}\n        GROUP BY {group}\n    )")
+    return _of_metric(db, metric, select, where, f"\n        GROUP BY {', '.join(keys)}")
 
 
 def stored(db: str, metric: str, where: str = "") -> str:
@@ -403,6 +401,9 @@ def stored(db: str, metric: str, where: str = "") -> str:
     itself, exactly as in `summed`, without first grouping by every key: for the per-call and
     per-review rows that GROUP BY (a String key among ~1M rows a month) was most of a query."""
     mapping = METRICS[metric]
-    select = [f"{mapping[n]} AS {n}" for n in mapping]
+    return _of_metric(db, metric, [f"{mapping[n]} AS {n}" for n in mapping], where, "")
+
+
+def _of_metric(db: str, metric: str, select: list[str], where: str, group: str) -> str:
     return (f"(\n        SELECT {', '.join(select)}\n        FROM {db}.sums\n        WHERE metric = "
-            f"{METRIC_LITERAL[metric]}{' AND ' + where if where else ''}\n    )")
+            f"{METRIC_LITERAL[metric]}{' AND ' + where if where else ''}{group}\n    )")
