@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
@@ -11,6 +12,7 @@ import clickhouse_connect
 from touchpulse.settings import Settings, mask_dsn
 
 log = logging.getLogger(__name__)
+CHDB_CONFIG = Path(__file__).resolve().parent.parent / "data" / "chdb.xml"
 
 
 class ClickHouseUnavailable(RuntimeError):
@@ -33,6 +35,8 @@ def connect(settings: Settings, read_only: bool = False, **kwargs: Any):
         path = dsn[len("chdb://"):]
         if path.startswith("/"):
             os.makedirs(path, exist_ok=True)
+        if "?" not in dsn:  # the engine's configuration (data/chdb.xml; the first client of a process sets it)
+            kwargs.setdefault("chdb_options", {"config-file": str(CHDB_CONFIG)})
     else:  # clickhouse-connect reads host, port and credentials from a DSN, but not its scheme
         scheme = dsn.split("://", 1)[0].lower()
         kwargs.setdefault("interface", scheme)

@@ -11,7 +11,7 @@ from touchpulse.clickhouse.schema import (SCHEMA_VERSION, SchemaOptions, followu
                                          schema_statements, targets_rows)
 from touchpulse.core.touchpoints import Registry
 from touchpulse.derived.rebuild import rebuild
-from touchpulse.derived.tables import DERIVED_TABLES, outbox_statement
+from touchpulse.derived.tables import DERIVED_TABLES, outbox_statement, write_mode_statements
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,9 @@ def apply_schema(client, opts: SchemaOptions, registry: Registry, progress=None)
     lost = _tables_missing(client, opts.database, DERIVED_TABLES) if before is not None else []
     statements = schema_statements(opts, registry)
     for stmt in statements[:-1]:
+        client.command(stmt)
+    on = f" ON CLUSTER {q(opts.cluster)}" if opts.cluster else ""
+    for stmt in write_mode_statements(q(opts.database), on, bulk=False):  # also tables made before (tables.py)
         client.command(stmt)
     sync_targets(client, opts, registry)
     moved = before is not None and before.timezone != opts.timezone

@@ -20,7 +20,7 @@ from touchpulse.derived.spec import (FACT_TABLE, MESSAGE_TYPES, NO_TIME, aggrega
                                      version_columns, version_names)
 from touchpulse.derived.sums import (CALL, CLOSURE, CUSTOMER_LISTS, DEFAULTS, KEY_COLUMNS, MEASURE_COLUMNS, ORDER,
                                      PROMOTER, by_source, combine, contributions, physical)
-from touchpulse.derived.tables import DERIVED_TABLES
+from touchpulse.derived.tables import DERIVED_TABLES, KV_TABLES, write_mode_statements
 
 log = logging.getLogger("touchpulse.derived")
 
@@ -42,7 +42,19 @@ class Rebuilt:
 def rebuild(client, database: str, timezone: str, into: Callable[[str], str] = lambda n: n,
             progress: Callable[[str], None] | None = None) -> Rebuilt:
     """Empty the derived tables (`into(name)` names them: the live ones by default) and compute
-    them from the raw facts."""
+    them from the raw facts, with the key-value tables in bulk-load mode meanwhile (tables.py)."""
+    kv = [into(n) for n in KV_TABLES]
+    for stmt in write_mode_statements(q(database), "", bulk=True, names=kv):
+        client.command(stmt)
+    try:
+        return _compute(client, database, timezone, into, progress)
+    finally:
+        for stmt in write_mode_statements(q(database), "", bulk=False, names=kv):
+            client.command(stmt)
+
+
+def _compute(client, database: str, timezone: str, into: Callable[[str], str],
+             progress: Callable[[str], None] | None) -> Rebuilt:
     started = time.perf_counter()
     db, tz = q(database), literal(timezone)
     say = progress or (lambda step: log.info("rebuild: %s", step))

@@ -55,7 +55,18 @@ def outbox_statement(db: str, on: str) -> str:
 
 
 def _kv(db: str, on: str, name: str, columns: str, key: str) -> str:
-    return f"CREATE TABLE IF NOT EXISTS {db}.{q(name)}{on} (\n    {columns}\n) ENGINE = EmbeddedRocksDB PRIMARY KEY {key}"
+    return (f"CREATE TABLE IF NOT EXISTS {db}.{q(name)}{on} (\n    {columns}\n) ENGINE = EmbeddedRocksDB PRIMARY KEY {key}\n"
+            "SETTINGS optimize_for_bulk_insert = 0")
+
+
+def write_mode_statements(db: str, on: str, bulk: bool, names: list[str] | None = None) -> list[str]:
+    """How the key-value tables take inserts. A batch writes tens to thousands of rows into each:
+    through RocksDB's memtable (`bulk=False`). The engine's default builds an SST file per insert
+    and ingests it, which suits a bulk load (the rebuild: twice as fast at 1M rows) but makes every
+    small insert pay for a file (3-4x slower, with stalls of 0.3-0.4 s as the files pile up:
+    measured on chDB 26.9, benchmarks/README.md). Tables created by schema version 5 had it."""
+    return [f"ALTER TABLE {db}.{q(n)}{on} MODIFY SETTING optimize_for_bulk_insert = {int(bulk)}"
+            for n in (names if names is not None else KV_TABLES)]
 
 
 def sums_statements(db: str, on: str, replicated: bool) -> list[str]:
@@ -76,5 +87,6 @@ def sums_statements(db: str, on: str, replicated: bool) -> list[str]:
             f"SETTINGS {window}"]
 
 
-DERIVED_TABLES = [state_table(etype) for etype in FACT_TABLE] + ["queue_state", "seen", "customers_state",
-                                                                  "positions", "open_batches", "outbox", "sums"]
+KV_TABLES = [state_table(etype) for etype in FACT_TABLE] + ["queue_state", "seen", "customers_state", "positions",
+                                                             "open_batches", "outbox"]
+DERIVED_TABLES = KV_TABLES + ["sums"]
