@@ -3,8 +3,9 @@ them back? The open and overdue queue per touchpoint, close and in-time rates, t
 contact, customers won back, and the overdue follow-ups themselves, oldest due first.
 
 Counts over days come from `followups_daily` (rates from summed counts, never averaged daily
-rates); the median time to contact over a range, and the queue, from `followup_queue`, one row
-per follow-up. "Overdue" and "open" are as of now, whatever the time range: a follow-up raised
+rates), what is open and overdue now from `followups_open` (the same counts, alone: they read
+every day ever raised); the median time to contact over a range, and the queue, from
+`followup_queue`, one row per follow-up. "Overdue" and "open" are as of now, whatever the time range: a follow-up raised
 last month and still not handled is exactly what this dashboard is for.
 """
 
@@ -26,12 +27,12 @@ OVERDUE_ROWS = 200
 def overdue_days(ctx: Context, tp: str, limit: int) -> str:
     """A condition on `day` that keeps the `limit` overdue follow-ups due first (the queue panel's
     rows) and reads only a few days of the queue, not every follow-up ever raised (a year of 4M
-    took a minute). The days come from followups_daily, whose counts are cheap: first the days
+    took a minute). The days come from followups_open, whose counts are cheap: first the days
     that hold the first `limit` overdue follow-ups; the latest due time T among those `limit`
     due first is no earlier than the overall `limit`-th; every follow-up due by T was raised by
     T (followup_hours >= 0), so the days with any overdue follow-up up to T's day hold them all."""
-    daily, queue = ctx.view("followups_daily"), ctx.view("followup_queue")
-    per_day = f"SELECT day, sum(overdue) AS o FROM {daily} WHERE {tp} GROUP BY day HAVING o > 0"
+    now, queue = ctx.view("followups_open"), ctx.view("followup_queue")
+    per_day = f"SELECT day, sum(overdue) AS o FROM {now} WHERE {tp} GROUP BY day HAVING o > 0"
     first = (f"SELECT day FROM (SELECT day, sum(o) OVER (ORDER BY day ROWS UNBOUNDED PRECEDING) - o AS before "
              f"FROM ({per_day})) WHERE before < {int(limit)}")
     latest_due = (f"SELECT max(due_at) FROM (SELECT due_at FROM {queue} WHERE overdue = 1 AND {tp} "
@@ -42,7 +43,7 @@ def overdue_days(ctx: Context, tp: str, limit: int) -> str:
 def build(ctx: Context) -> dict[str, Any]:
     tp = any_of("touchpoint", "touchpoint")
     f = ["$__dateFilter(day)", tp]
-    daily, queue = ctx.view("followups_daily"), ctx.view("followup_queue")
+    daily, now, queue = ctx.view("followups_daily"), ctx.view("followups_open"), ctx.view("followup_queue")
     median_contact = f"quantileExactInclusive(0.5)({CONTACT_HOURS})"
     rate_steps = thresholds((None, "red"), (0.6, "orange"), (0.8, "green"))
     items = [
@@ -52,11 +53,11 @@ def build(ctx: Context) -> dict[str, Any]:
             {where(*f)}""", width=4),
         stat(ctx, "Open now", "Follow-ups not closed, whenever they were raised.", f"""
             SELECT sum(open) AS "Open now"
-            FROM {daily}
+            FROM {now}
             {where(tp)}""", width=4),
         stat(ctx, "Overdue now", "Open follow-ups past their due time, whenever they were raised.", f"""
             SELECT sum(overdue) AS "Overdue now"
-            FROM {daily}
+            FROM {now}
             {where(tp)}""", steps=thresholds((None, "green"), (1, "orange"), (25, "red")), width=4),
         stat(ctx, "Closed in time", "Closed within the touchpoint's followup_hours / raised.", f"""
             SELECT {IN_TIME} AS "Closed in time"

@@ -30,6 +30,7 @@ VIEWS: dict[str, tuple[str, str]] = {
     "missed_not_called_back": ("day", "day, touchpoint, queued_at"),
     "followups_daily": ("day", "day, touchpoint"),
     "followup_queue": ("day", "due_at, followup_id"),
+    "followups_open": ("day", "day, touchpoint"),
     "callbacks_hourly": ("day", "day, hour, touchpoint"),
     "fcr_settled": ("day", "day, touchpoint"),
 }

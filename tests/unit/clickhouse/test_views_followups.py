@@ -105,3 +105,27 @@ def test_an_update_for_an_id_never_raised_counts_nowhere_and_a_later_answer_vers
     [row] = wh.view("followups_daily")
     assert (row["raised"], row["closed"], row["recovered"]) == (1, 1, 1)  # exactly 30 days after: within
     assert [r["followup_id"] for r in wh.view("followup_queue")] == [followup_id(a["event_id"])]
+
+
+def test_followups_open_counts_open_and_overdue_now_as_followups_daily_does(wh):
+    """The narrow view the "now" panels read: per touchpoint's followup_hours (listed, default, or a
+    touchpoint the registry does not know), re-stated by a changed target, equal to followups_daily."""
+    raised = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=30)
+    open_cc, closed_cc = answer(3, raised, customer="o1"), answer(2, raised, customer="o2")
+    web, kiosk = answer(4, raised, customer="o3", tp="website"), answer(1, raised, customer="o4", tp="kiosk")
+    send(wh, open_cc, closed_cc, web, kiosk)
+    send(wh, update(closed_cc, "closed", raised + timedelta(hours=1)))
+    wh.retarget(parse_registry({"touchpoints": {"website": {"name": "Website", "followup_hours": 24}}}))
+
+    def now_rows(view: str) -> dict[str, tuple[int, int]]:
+        return {r["touchpoint"]: (r["open"], r["overdue"]) for r in wh.view(view) if r["open"] > 0}
+
+    # 30 hours after raising: past website's 24, within the default 48 elsewhere.
+    assert now_rows("followups_open") == {"call_centre": (1, 0), "website": (1, 1), "kiosk": (1, 0)}
+    assert now_rows("followups_open") == now_rows("followups_daily")
+    wh.retarget(parse_registry({"touchpoints": {"website": {"name": "Website", "followup_hours": 24},
+                                                "call_centre": {"name": "Call centre", "followup_hours": 29.5}}}))
+    assert now_rows("followups_open") == {"call_centre": (1, 1), "website": (1, 1), "kiosk": (1, 0)}
+    assert now_rows("followups_open") == now_rows("followups_daily")
+    send(wh, update(web, "closed", raised + timedelta(hours=25)))
+    assert now_rows("followups_open") == {"call_centre": (1, 1), "kiosk": (1, 0)} == now_rows("followups_daily")

@@ -438,4 +438,4 @@ def test_every_view_is_served_by_touchpulse_query(warehouse):
     assert served == {"nps_daily": 1, "calls_daily": 0, "calls_hourly": 0, "reviews_daily": 0, "purchases_daily": 1,
                       "calls_resolution_daily": 0, "agents_daily": 0, "followups_daily": 1,
                       "nps_rolling_7d": 1, "loyalty_monthly": 1, "ingest_daily": 2, "callbacks_hourly": 0,
-                      "fcr_settled": 0, "followup_queue": 1}
+                      "fcr_settled": 0, "followup_queue": 1, "followups_open": 1}
