@@ -143,6 +143,7 @@ GRANT SELECT ON {{database}}.ingest_daily TO touchpulse_reader;
 GRANT SELECT ON {{database}}.calls_resolution_daily TO touchpulse_reader;
 GRANT SELECT ON {{database}}.agents_daily TO touchpulse_reader;
 GRANT SELECT ON {{database}}.followups_daily TO touchpulse_reader;
+GRANT SELECT ON {{database}}.followups_open TO touchpulse_reader;
 GRANT SELECT ON {{database}}.followup_queue TO touchpulse_reader;
 GRANT SELECT ON {{database}}.followup_updates_latest TO touchpulse_reader;
 -- Views the dashboards and flows read beyond the metrics contract (touchpulse.clickhouse.dashboard_views).
