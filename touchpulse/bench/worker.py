@@ -37,6 +37,9 @@ class WorkerRun:
     peak_rss_kb: int = 0
     log: Path | None = None
     cpu_seconds: float = 0.0  # user + system, from wait4
+    # The largest RssFile seen: pages mapped from files, nearly all of them chDB's 550 MB library
+    # (its code, clean and reclaimable), counted in the RSS beside the process's own memory.
+    peak_file_kb: int = 0
 
     @property
     def events(self) -> int:
@@ -69,6 +72,7 @@ class Worker:
         self._logf = open(log, "wb")
         self.batches: list[Batch] = []
         self.peak_rss_kb = 0
+        self.peak_file_kb = 0
         self.spawned = time.monotonic()
         self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
@@ -100,6 +104,8 @@ class Worker:
             for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     self.peak_rss_kb = max(self.peak_rss_kb, int(line.split()[1]))
+                elif line.startswith("RssFile:"):
+                    self.peak_file_kb = max(self.peak_file_kb, int(line.split()[1]))
         except (OSError, ValueError):
             pass
 
@@ -146,4 +152,4 @@ class Worker:
         self._done.set()
         self._reader.join(10)
         return WorkerRun(self.proc.returncode, self.spawned, exited, list(self.batches), self.peak_rss_kb,
-                         self.log, cpu)
+                         self.log, cpu, self.peak_file_kb)

@@ -42,6 +42,9 @@ def test_tiny_bench_reports_every_figure(tmp_path):
     assert d["reads"]["queries"] >= 1 and d["reads"]["errors"] == {} and d["reads"]["client_failure"] is None
     assert result["worker_rss_mb"] == max(d["drain"]["peak_rss_mb"], d["freshness"]["worker_peak_rss_mb"],
                                           d["reads"]["peak_rss_mb"])
+    # chDB's library mapped from disk: part of the RSS, well below all of it
+    assert 0 < d["drain"]["peak_rss_file_mb"] < d["drain"]["peak_rss_mb"]
+    assert 0 < d["freshness"]["worker_peak_rss_file_mb"] < d["freshness"]["worker_peak_rss_mb"]
     assert d["freshness"]["produced"] == 300 and d["freshness"]["rows"] >= 290  # a few are dead letters
     assert d["freshness"]["p99_s"] >= d["freshness"]["p50_s"] > 0
     assert d["history"]["tables"]["surveys"]["rows"] == 3000 and d["queries"]["timings"] >= 1
