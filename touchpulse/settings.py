@@ -36,7 +36,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TOUCHPULSE_CLICKHOUSE", "clickhouse", None,
             "ClickHouse DSN; unset = chdb:///<home>/clickhouse (embedded); http(s)://user:pass@host:port for a server",
             secret=True),
-    Setting("TOUCHPULSE_DATABASE", "database", "touchpulse", "ClickHouse database holding facts and views"),
+    Setting("TOUCHPULSE_DATABASE", "database", "touchpulse", "ClickHouse database holding facts and views (3+ characters)"),
     Setting("TOUCHPULSE_TOPIC_PREFIX", "topic_prefix", "touchpulse.", "Prefix of every topic name"),
     Setting("TOUCHPULSE_TIMEZONE", "timezone", "UTC", "Business time zone (IANA name) for days and hours"),
     Setting("TOUCHPULSE_FOLLOWUP_BELOW", "followup_below", "8", "Survey scores below this raise a follow-up"),
@@ -128,6 +128,11 @@ class Settings:
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# touchpulse's SQL names its table expressions with one- or two-letter aliases (`s`, `p`, ...); in a
+# statement where an alias equals the database's name ClickHouse cannot resolve `database.table`
+# (measured: a database named `s` failed every batch). tests/unit/clickhouse/test_sql_aliases.py
+# keeps the aliases that short.
+SHORTEST_DATABASE_NAME = 3
 
 
 def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
@@ -144,6 +149,10 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = Pa
     database = raw["database"]
     if not _IDENTIFIER.fullmatch(database):
         raise SettingsError(f"TOUCHPULSE_DATABASE={database!r} is not a plain identifier (letters, digits, _)")
+    if len(database) < SHORTEST_DATABASE_NAME:
+        raise SettingsError(f"TOUCHPULSE_DATABASE={database!r} would clash with the one- and two-letter table aliases of "
+                            f"touchpulse's SQL: choose a name of {SHORTEST_DATABASE_NAME} characters or more, "
+                            "e.g. 'touchpulse'")
     try:
         business_zone(raw["timezone"])
     except TimezoneError as exc:

@@ -168,3 +168,16 @@ def test_unparsable_clickhouse_url_error_does_not_echo_the_password():
     with pytest.raises(SettingsError, match="TOUCHPULSE_CLICKHOUSE") as info:
         load({"TOUCHPULSE_CLICKHOUSE": "http://u:hunter2@[::1"})
     assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["s", "p", "ab"])
+def test_a_database_named_like_a_table_alias_of_the_sql_is_refused_in_one_line(name):
+    with pytest.raises(SettingsError) as info:
+        load({"TOUCHPULSE_DATABASE": name})
+    assert "TOUCHPULSE_DATABASE" in str(info.value) and "touchpulse" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["abc", "shift", "touchpulse"])
+def test_other_database_names_are_kept(name):
+    assert load({"TOUCHPULSE_DATABASE": name}).database == name
