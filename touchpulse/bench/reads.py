@@ -184,7 +184,7 @@ def _drain(bh: BenchHome, events: int, database: str, registry, cli, reads: bool
         out["failure"] = f"`worker --drain` ({database}) exited {done.returncode} after {done.events} events"
         return out
     out.update({"eps": round(events / done.window), "processing_seconds": round(done.window, 2),
-                "peak_rss_mb": round(done.peak_rss_kb / 1024, 1), "peak_rss_file_mb": round(done.peak_file_kb / 1024, 1),
+                "peak_rss_mb": done.peak_rss_mb, "peak_rss_file_mb": done.peak_file_mb,
                 "worker_cpu_seconds": round(done.cpu_seconds, 1)})
     if loop is None:
         return out

@@ -141,7 +141,7 @@ def _run(bh: BenchHome, opts: Options, out: dict) -> None:
     out["pipeline_eps"] = round(opts.events / done.window) if done.window else None
     out["pipeline_wall_eps"] = round(opts.events / done.wall)
     out["ratio"] = round(out["pipeline_eps"] / out["raw_consume_eps"], 3) if out["pipeline_eps"] else None
-    out["worker_rss_mb"] = round(done.peak_rss_kb / 1024, 1)
+    out["worker_rss_mb"] = done.peak_rss_mb
     sizes = [b.size for b in done.batches]
     details["drain"] = {"batches": len(sizes), "mean_batch": round(sum(sizes) / len(sizes), 1),
                         "processing_seconds": round(done.window, 2), "wall_seconds": round(done.wall, 2),
@@ -149,8 +149,8 @@ def _run(bh: BenchHome, opts: Options, out: dict) -> None:
                         "batch_handling_ms_total": round(sum(b.ms for b in done.batches)),
                         "first_batch_ms": done.batches[0].ms,  # includes opening chDB in the worker
                         "eps_after_first_batch": _after_first(done),
-                        "peak_rss_mb": round(done.peak_rss_kb / 1024, 1),
-                        "peak_rss_file_mb": round(done.peak_file_kb / 1024, 1),
+                        "peak_rss_mb": done.peak_rss_mb,
+                        "peak_rss_file_mb": done.peak_file_mb,
                         "worker_cpu_seconds": round(done.cpu_seconds, 1), "broker_cpu_seconds": round(broker_cpu, 1),
                         "worker_cpu_us_per_event": round(1e6 * done.cpu_seconds / opts.events, 1)}
     say(f"touchpulse: {out['pipeline_eps']:,} events/s while processing "
@@ -292,7 +292,7 @@ def _freshness(bh: BenchHome, opts: Options, registry, topics: Topics) -> dict:
             "rows": lag["rows"], "p50_s": round(lag["p50_s"], 3), "p99_s": round(lag["p99_s"], 3),
             "max_s": round(lag["max_s"], 3), "view_events": view["events"], "view_p50_s": round(view["p50_s"], 3),
             "view_p99_s": round(view["p99_s"], 3), "view_max_s": view["max_s"],
-            "worker_peak_rss_mb": round(run.peak_rss_kb / 1024, 1), "worker_peak_rss_file_mb": round(run.peak_file_kb / 1024, 1)}
+            "worker_peak_rss_mb": run.peak_rss_mb, "worker_peak_rss_file_mb": run.peak_file_mb}
 
 
 def _profile(bh: BenchHome, profile_dir: Path) -> dict:

@@ -42,6 +42,14 @@ class WorkerRun:
     peak_file_kb: int = 0
 
     @property
+    def peak_rss_mb(self) -> float:
+        return round(self.peak_rss_kb / 1024, 1)
+
+    @property
+    def peak_file_mb(self) -> float:
+        return round(self.peak_file_kb / 1024, 1)
+
+    @property
     def events(self) -> int:
         return sum(b.size for b in self.batches)
 
