@@ -8,9 +8,10 @@ from typing import Any
 from touchpulse.dashboards import variables
 from touchpulse.dashboards.model import (Context, Row, barchart, colored, dashboard, override, piechart, stat, table,
                                          thresholds, timeseries)
-from touchpulse.dashboards.sql import any_of, nps_counts, time_filter_on_days, where
+from touchpulse.dashboards.sql import any_of, newest_days, nps_counts, time_filter_on_days, where
 
 UID = "touchpulse-nps"
+LATEST_ROWS = 100
 NPS_STEPS = thresholds((None, "red"), (0, "orange"), (30, "green"))
 SEGMENTS = colored(("Promoters", "green"), ("Passives", "yellow"), ("Detractors", "red"))
 
@@ -46,6 +47,7 @@ BAND_OVERRIDES = [
 
 def build(ctx: Context) -> dict[str, Any]:
     f = filters()
+    latest = [time_filter_on_days('occurred_at'), "comment != ''", *f[1:]]
     overall = nps_counts(ctx.view("nps_daily"), f, [])
     items = [
         stat(ctx, "NPS", "Net Promoter Score over the selected days, computed from the summed answers.", f"""
@@ -96,9 +98,9 @@ def build(ctx: Context) -> dict[str, Any]:
             SELECT occurred_at AS "Answered", touchpoint AS "Touchpoint", brand AS "Brand", score AS "Score",
                 comment AS "Comment", due_at AS "Due", multiIf(state = 'closed', concat('closed: ', resolution), overdue = 1, 'overdue', state) AS "Status"
             FROM {ctx.view('followups_latest')}
-            {where(time_filter_on_days('occurred_at'), "comment != ''", *f[1:])}
+            {where(*latest, newest_days(ctx.view('followup_versions'), latest, LATEST_ROWS))}
             ORDER BY occurred_at DESC
-            LIMIT 100""", width=24, height=12, overrides=[
+            LIMIT {LATEST_ROWS}""", width=24, height=12, overrides=[
                 override("byName", "Comment", custom__width=640),
                 override("byName", "Status", custom__cellOptions={"type": "color-text"},
                          mappings=[{"options": {"overdue": {"color": "red", "index": 0},

@@ -27,6 +27,18 @@ def time_filter_on_days(column: str) -> str:
     return f"day >= toDate($__fromTime, 'UTC') - 1 AND day <= toDate($__toTime, 'UTC') + 1 AND $__timeFilter({column})"
 
 
+def newest_days(versions: str, conditions: list[str], limit: int) -> str:
+    """A condition on `day` that keeps the days holding the `limit` newest follow-ups matching
+    `conditions` (a "latest" panel's rows) and drops the older days of its range, which the
+    queue would otherwise group follow-up by follow-up (2-3 s for 30 days of 350,000). The days
+    come from `versions` (followup_versions), whose counts need no grouping: the newest days
+    whose matching follow-ups, counted from the last day back, reach `limit`. The business day
+    only grows with the time, so the `limit` newest rows all lie in those days."""
+    per_day = f"SELECT day, sum(n) AS c FROM {versions} {where(*conditions)} GROUP BY day HAVING c > 0"
+    return (f"day >= (SELECT min(day) FROM (SELECT day, sum(c) OVER (ORDER BY day DESC ROWS UNBOUNDED PRECEDING) "
+            f"- c AS after FROM ({per_day})) WHERE after < {int(limit)})")
+
+
 def where(*conditions: str) -> str:
     return "WHERE " + "\n  AND ".join(conditions)
 

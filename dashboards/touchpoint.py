@@ -13,15 +13,17 @@ from touchpulse.dashboards import variables
 from touchpulse.dashboards.contact_centre import SERVICE_LEVEL
 from touchpulse.dashboards.model import Context, Row, dashboard, override, stat, table, thresholds, timeseries
 from touchpulse.dashboards.nps import BAND_OVERRIDES, NPS_STEPS, nps_band_sql
-from touchpulse.dashboards.sql import any_of, nps_counts, one_of, time_filter_on_days, where
+from touchpulse.dashboards.sql import any_of, newest_days, nps_counts, one_of, time_filter_on_days, where
 
 UID = "touchpulse-touchpoint"
+LATEST_ROWS = 20
 
 
 def build(ctx: Context) -> dict[str, Any]:
     tp = one_of("touchpoint", "touchpoint")
     nps_f = ["$__dateFilter(day)", tp, any_of("brand", "brand"), any_of("kind", "kind")]
     day_f = ["$__dateFilter(day)", tp]
+    latest = [time_filter_on_days('occurred_at'), tp]
     target = ctx.service_level_target
     items = [
         Row("$touchpoint", repeat="touchpoint"),
@@ -64,9 +66,9 @@ def build(ctx: Context) -> dict[str, Any]:
             SELECT occurred_at AS "Answered", score AS "Score", comment AS "Comment", due_at AS "Due",
                 multiIf(state = 'closed', concat('closed: ', resolution), overdue = 1, 'overdue', state) AS "Status"
             FROM {ctx.view('followups_latest')}
-            {where(time_filter_on_days('occurred_at'), tp)}
+            {where(*latest, newest_days(ctx.view('followup_versions'), latest, LATEST_ROWS))}
             ORDER BY occurred_at DESC
-            LIMIT 20""", width=8, height=6),
+            LIMIT {LATEST_ROWS}""", width=8, height=6),
     ]
     return dashboard(ctx, uid=UID, title="Touchpoint drill-down",
                      description="Every metric of one touchpoint side by side; one row per touchpoint",

@@ -22,14 +22,14 @@ if TYPE_CHECKING:  # schema.py imports this module; importing it back at load ti
 _REASON_CLASS = (r"replaceRegexpAll(replaceRegexpOne(replaceRegexpOne(reason, '^field \'[^\']*\': ', ''), "
                  r"', got .*$', ''), '[0-9]{3,}', 'N')")
 
-DASHBOARD_VIEWS = ("touchpoint_activity", "followups_latest", "reviews_overdue", "dead_letters_daily",
-                   "ingest_freshness", "call_waits", "review_reply_times", "view_freshness")
+DASHBOARD_VIEWS = ("touchpoint_activity", "followups_latest", "followup_versions", "reviews_overdue",
+                   "dead_letters_daily", "ingest_freshness", "call_waits", "review_reply_times", "view_freshness")
 
 
 def dashboard_view_statements(opts: SchemaOptions, registry: Registry | None = None) -> list[str]:
     """CREATE OR REPLACE VIEW statements; `registry` supplies the default reply target."""
     from touchpulse.clickhouse.schema import FACT_TABLES, literal, q
-    from touchpulse.derived.sums import summed
+    from touchpulse.derived.sums import stored, summed
     from touchpulse.derived.views import target, targets_join
 
     db, tz = q(opts.database), literal(opts.timezone)
@@ -50,6 +50,14 @@ WHERE messages > 0"""
 SELECT followup_id, event_id, response_id, customer_id, touchpoint, brand, kind, score, comment, occurred_at,
     due_at, created_at, day, overdue, state, resolution, owner, first_contact_at, closed_at, won_back
 FROM {db}.followup_queue"""
+
+    # Every version of every follow-up as stored: +1 for a version as it stands, -1 for one that a
+    # later version replaced. sum(n) under any filter on these columns therefore counts the
+    # follow-ups whose present version matches it, without grouping per follow-up: the "latest"
+    # panels count with it which days hold their newest rows (dashboards/sql.py, newest_days).
+    views["followup_versions"] = f"""
+SELECT day, touchpoint, details['brand'] AS brand, details['kind'] AS kind, comment, at AS occurred_at, n
+FROM {stored(db, 'followup')}"""
 
     views["reviews_overdue"] = f"""
 SELECT r.review_id AS review_id, r.touchpoint AS touchpoint, r.platform AS platform, r.rating AS rating,

@@ -384,14 +384,23 @@ def contributions(source: str, rows_of: str, tz: str) -> str:
     return "\nUNION ALL\n".join(parts)
 
 
-def summed(db: str, metric: str, where: str = "") -> str:
-    """A subquery of `metric`'s rows summed per key, with the metric's own column names."""
+def summed(db: str, metric: str, where: str = "", map_keys: tuple[str, ...] = ()) -> str:
+    """A subquery of `metric`'s rows summed per key, with the metric's own column names. With
+    `map_keys`, the Map measure `details` gives those keys as String columns of the same names
+    instead of itself: `any` of a Map keeps a generic value per group (80 ms for the 11,000
+    follow-ups of one day, chDB 26.9), `any` of a String does not (12 ms)."""
     mapping = METRICS[metric]
     keys = [n for n in metric_keys(metric)]
     aggs = {c: how for c, how, _ in MEASURE_COLUMNS}
     measures = [n for n in mapping if n not in keys]
-    select = [f"{mapping[n]} AS {n}" for n in keys] + [f"{aggs[mapping[n]]}({mapping[n]}) AS {n}" for n in measures]
+    select = [f"{mapping[n]} AS {n}" for n in keys]
+    for n in measures:
+        if map_keys and mapping[n] == "details":
+            select += [f"{aggs['details']}({mapping[n]}['{k}']) AS {k}" for k in map_keys if k.isidentifier()]
+        else:
+            select.append(f"{aggs[mapping[n]]}({mapping[n]}) AS {n}")
     return _of_metric(db, metric, select, where, f"\n        GROUP BY {', '.join(keys)}")
+
 
 
 def stored(db: str, metric: str, where: str = "") -> str:

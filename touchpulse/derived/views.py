@@ -311,6 +311,10 @@ FROM (
     return views
 
 
+# The keys of a follow-up's details (sums.py, "followup") that the queue shows.
+DETAIL_KEYS = ("customer_id", "response_id", "brand", "kind", "event_id", "created_at", "owner", "note", "updated_at")
+
+
 def followup_views(db: str, d: Targets) -> dict[str, str]:
     """The closed loop over its per-follow-up rows (sums.py, "followup" and "recovered"): the due
     time is the follow-up's occurred_at plus its touchpoint's followup_hours, now (a changed target
@@ -322,18 +326,21 @@ def followup_views(db: str, d: Targets) -> dict[str, str]:
     def rows(linear: bool) -> str:
         if linear:  # a version's -1 row cancels its +1 row in the sums themselves
             followups, recovered, live = stored(db, 'followup'), stored(db, 'recovered'), "1"
+            details = ", ".join(f"f.details['{k}'] AS d_{k}" for k in DETAIL_KEYS)
         else:
-            followups, recovered, live = summed(db, 'followup'), summed(db, 'recovered'), "n > 0"
+            followups, recovered = summed(db, 'followup', map_keys=DETAIL_KEYS), summed(db, 'recovered')
+            live = "n > 0"
+            details = ", ".join(f"f.{k} AS d_{k}" for k in DETAIL_KEYS)
         return f"""
         SELECT 'followup' AS kind, f.day AS day, f.touchpoint AS touchpoint, f.followup_id AS followup_id, f.state AS state,
             f.resolution AS resolution, toUnixTimestamp64Micro(f.at) AS at_us, f.first_contact_us AS first_us,
-            f.closed_us AS closed_us, f.n AS n, f.score AS score, f.comment AS comment, f.details AS details,
+            f.closed_us AS closed_us, f.n AS n, f.score AS score, f.comment AS comment, {details},
             toInt64(0) AS won
         FROM {followups} AS f
         WHERE {live}
         UNION ALL
         SELECT 'recovered', r.day, r.touchpoint, r.followup_id, '', '', 0, {none}, {none}, 0, 0, '',
-            CAST(map(), 'Map(String, String)'), r.n
+            {", ".join("''" for _ in DETAIL_KEYS)}, r.n
         FROM {recovered} AS r
         WHERE {live}"""
 
@@ -385,24 +392,27 @@ FROM (
         # (the value under a NULL is read too: keep it a valid time)
         return f"if({us} = {none}, NULL, fromUnixTimestamp64Micro(if({us} = {none}, 0, {us}), 'UTC'))"
 
-    # brand and kind are aggregated on their own: the panels filter on them, and a filter on
-    # details['brand'] made every follow-up's whole map be copied (4.3 s instead of 0.3 s for 30 days).
+    # Each key of the follow-up's details is aggregated as a String of its own (sums.summed): a
+    # Map through `any` cost 80 ms per 11,000 follow-ups, and a filter on brand copied every map.
     views["followup_queue"] = f"""
-SELECT day, touchpoint, followup_id, details['customer_id'] AS customer_id, score, comment,
+SELECT day, touchpoint, followup_id, customer_id, score, comment,
     fromUnixTimestamp64Micro(at_us, 'UTC') AS occurred_at, fromUnixTimestamp64Micro(due_us, 'UTC') AS due_at,
-    state, if(state = 'closed', resolution, NULL) AS resolution, details['owner'] AS owner, details['note'] AS note,
+    state, if(state = 'closed', resolution, NULL) AS resolution, owner, note,
     {at('first_us')} AS first_contact_at, {at('closed_us')} AS closed_at,
     toUInt8(state != 'closed' AND due_us < {now_us}) AS overdue, toUInt8(won > 0) AS won_back,
-    if(details['updated_at'] = '', NULL, toDateTime64(details['updated_at'], 6, 'UTC')) AS updated_at,
-    details['response_id'] AS response_id, brand, kind,
-    details['event_id'] AS event_id, toDateTime64(details['created_at'], 3, 'UTC') AS created_at
+    if(updated = '', NULL, toDateTime64(updated, 6, 'UTC')) AS updated_at,
+    response_id, brand, kind, event_id, toDateTime64(created, 3, 'UTC') AS created_at
 FROM (
     SELECT x.day AS day, x.touchpoint AS touchpoint, x.followup_id AS followup_id,
         anyIf(x.state, x.n > 0) AS state, anyIf(x.resolution, x.n > 0) AS resolution,
         anyIf(x.at_us, x.n > 0) AS at_us, anyIf(x.at_us, x.n > 0) + any({due_us}) AS due_us,
         anyIf(x.first_us, x.n > 0) AS first_us, anyIf(x.closed_us, x.n > 0) AS closed_us,
-        anyIf(x.score, x.n > 0) AS score, anyIf(x.comment, x.n > 0) AS comment, anyIf(x.details, x.n > 0) AS details,
-        anyIf(x.details['brand'], x.n > 0) AS brand, anyIf(x.details['kind'], x.n > 0) AS kind,
+        anyIf(x.score, x.n > 0) AS score, anyIf(x.comment, x.n > 0) AS comment,
+        anyIf(x.d_customer_id, x.n > 0) AS customer_id, anyIf(x.d_response_id, x.n > 0) AS response_id,
+        anyIf(x.d_brand, x.n > 0) AS brand, anyIf(x.d_kind, x.n > 0) AS kind,
+        anyIf(x.d_event_id, x.n > 0) AS event_id, anyIf(x.d_created_at, x.n > 0) AS created,
+        anyIf(x.d_owner, x.n > 0) AS owner, anyIf(x.d_note, x.n > 0) AS note,
+        anyIf(x.d_updated_at, x.n > 0) AS updated,
         sum(x.n) AS n, sum(x.won) AS won
     FROM ({queue_rows}
     ) AS x

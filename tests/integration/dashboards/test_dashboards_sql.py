@@ -252,3 +252,38 @@ def test_open_and_overdue_now_count_the_queue(sim):
     assert (open_now, overdue_now) == client.query(
         f"SELECT countIf(state != 'closed'), countIf(overdue = 1) FROM {DB}.followup_queue").result_rows[0]
     assert open_now > 0
+
+
+@pytest.mark.parametrize("conditions", [["1"], ["comment != ''", "brand IN ('own')"],
+                                        ["touchpoint IN ('billing')", "kind IN ('transactional')"]])
+def test_the_latest_panels_read_few_days_and_show_exactly_the_newest_follow_ups(sim, conditions):
+    from touchpulse.dashboards.sql import newest_days
+
+    client, _ = sim
+    replaced = client.query(f"SELECT countIf(n < 0) FROM {DB}.followup_versions").result_rows[0][0]
+    assert replaced > 0  # updated follow-ups: counting rows instead of summing n would be caught
+    cond = " AND ".join(conditions)
+    plain = (f"SELECT followup_id, occurred_at FROM {DB}.followups_latest WHERE {cond} "
+             f"ORDER BY occurred_at DESC, followup_id")
+    everything = client.query(plain).result_rows
+    days_with = {r[0] for r in client.query(f"SELECT DISTINCT day FROM {DB}.followups_latest WHERE {cond}").result_rows}
+    assert len(everything) > 30 and len(days_with) > 5
+    for limit in (1, 7, 30, len(everything), len(everything) + 5):
+        days = newest_days(f"{DB}.followup_versions", conditions, limit)
+        kept = client.query(f"SELECT followup_id, occurred_at FROM {DB}.followups_latest WHERE {cond} AND {days} "
+                            f"ORDER BY occurred_at DESC, followup_id LIMIT {limit}").result_rows
+        assert kept == everything[:limit]
+        read = {r[0] for r in client.query(f"SELECT DISTINCT day FROM {DB}.followups_latest WHERE {cond} AND {days}"
+                                           ).result_rows}
+        if limit <= 7:
+            assert len(read) < len(days_with)  # it does leave days unread
+
+
+def test_the_latest_panels_show_the_newest_follow_ups_of_the_range(sim):
+    client, _ = sim
+    rows = _run(client, "touchpulse-nps", _sql("touchpulse-nps", "Latest follow-ups with comments"))
+    newest = client.query(
+        f"SELECT occurred_at FROM {DB}.followups_latest WHERE comment != '' AND brand = 'own' "
+        f"AND occurred_at >= {{a:DateTime64(6)}} AND occurred_at <= {{b:DateTime64(6)}} ORDER BY occurred_at DESC LIMIT 100",
+        parameters={"a": T_FROM, "b": T_TO}).result_rows
+    assert [r[0] for r in rows] == [r[0] for r in newest] and len(rows) == 100
