@@ -29,6 +29,7 @@ DASHBOARD_VIEWS = ("touchpoint_activity", "followups_latest", "followup_versions
 def dashboard_view_statements(opts: SchemaOptions, registry: Registry | None = None) -> list[str]:
     """CREATE OR REPLACE VIEW statements; `registry` supplies the default reply target."""
     from touchpulse.clickhouse.schema import FACT_TABLES, literal, q
+    from touchpulse.derived.spec import NO_TIME
     from touchpulse.derived.sums import stored, summed
     from touchpulse.derived.views import target, targets_join
 
@@ -55,8 +56,11 @@ FROM {db}.followup_queue"""
     # later version replaced. sum(n) under any filter on these columns therefore counts the
     # follow-ups whose present version matches it, without grouping per follow-up: the "latest"
     # panels count with it which days hold their newest rows (dashboards/sql.py, newest_days).
+    # contact_hours (NULL until the first contact) gives exact quantiles over any range the same
+    # way: sumMap([contact_hours], [n]) is each value with the number of follow-ups that have it.
     views["followup_versions"] = f"""
-SELECT day, touchpoint, details['brand'] AS brand, details['kind'] AS kind, comment, at AS occurred_at, n
+SELECT day, touchpoint, details['brand'] AS brand, details['kind'] AS kind, comment, at AS occurred_at,
+    if(first_contact_us = {NO_TIME}, NULL, (first_contact_us - toUnixTimestamp64Micro(at)) / 3600e6) AS contact_hours, n
 FROM {stored(db, 'followup')}"""
 
     views["reviews_overdue"] = f"""

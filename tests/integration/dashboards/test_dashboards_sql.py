@@ -287,3 +287,17 @@ def test_the_latest_panels_show_the_newest_follow_ups_of_the_range(sim):
         f"AND occurred_at >= {{a:DateTime64(6)}} AND occurred_at <= {{b:DateTime64(6)}} ORDER BY occurred_at DESC LIMIT 100",
         parameters={"a": T_FROM, "b": T_TO}).result_rows
     assert [r[0] for r in rows] == [r[0] for r in newest] and len(rows) == 100
+
+
+@pytest.mark.parametrize("chosen", [None, {"touchpoint": Selection(("billing", "call_centre"))}])
+def test_the_median_time_to_contact_is_the_exact_median_over_the_queue(sim, chosen):
+    client, _ = sim
+    uid = "touchpulse-closed-loop"
+    got, = _run(client, uid, _sql(uid, "Median time to contact"), chosen)[0]
+    tp = "touchpoint IN ('billing', 'call_centre')" if chosen else "1"
+    want, contacted = client.query(
+        f"SELECT quantileExactInclusive(0.5)((toUnixTimestamp64Micro(first_contact_at) - "
+        f"toUnixTimestamp64Micro(occurred_at)) / 3600e6), count() FROM {DB}.followup_queue "
+        f"WHERE day BETWEEN {{a:Date32}} AND {{b:Date32}} AND first_contact_at IS NOT NULL AND {tp}",
+        parameters={"a": T_FROM.date(), "b": T_TO.date()}).result_rows[0]
+    assert contacted > 10 and got == pytest.approx(want, rel=1e-12)
