@@ -97,17 +97,15 @@ def items(ctx: Context, f: list[str]) -> list[Panel | Row]:
         table(ctx, "Agents, lowest first-contact resolution first",
               "Answered inbound calls and handle time over the selected days; first-contact resolution over the "
               "settled days, with the calls of known customers it rests on.", f"""
-            SELECT agent_id AS "Agent", touchpoint AS "Touchpoint", sum(answered) AS "Answered",
-                round(sum(aht_seconds * answered) / nullIf(sum(answered), 0)) AS "AHT (s)",
-                round({ratio_sql('(toInt64(sumIf(identified, settled)) - toInt64(sumIf(repeat_contacts, settled)))',
-                                 'sumIf(identified, settled)')}, 3) AS "FCR",
-                sumIf(identified, settled) AS "Known callers (settled days)"
-            FROM (
-                SELECT *, (day, touchpoint) IN (SELECT day, touchpoint FROM {settled} {where(*f)}) AS settled
-                FROM {ctx.view('agents_daily')}
-                {where(*f)}
-            )
+            SELECT agent_id AS "Agent", touchpoint AS "Touchpoint", toUInt64(sum(answered)) AS "Answered",
+                round(toFloat64(sum(handle_sum)) / nullIf(sum(answered), 0)) AS "AHT (s)",
+                round({ratio_sql('(sumIf(identified, settled = 1) - sumIf(repeat_contacts, settled = 1))',
+                                 'sumIf(identified, settled = 1)')}, 3) AS "FCR",
+                toUInt64(sumIf(identified, settled = 1)) AS "Known callers (settled days)"
+            FROM {ctx.view('agent_calls')}
+            {where(*f)}
             GROUP BY agent_id, touchpoint
+            HAVING sum(answered) > 0
             ORDER BY "FCR" ASC NULLS LAST, agent_id
             LIMIT 500""", width=14, height=10, overrides=[override("byName", "FCR", **PCT)]),
     ]

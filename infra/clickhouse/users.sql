@@ -150,6 +150,7 @@ GRANT SELECT ON {{database}}.followup_updates_latest TO touchpulse_reader;
 GRANT SELECT ON {{database}}.touchpoint_activity TO touchpulse_reader;
 GRANT SELECT ON {{database}}.followups_latest TO touchpulse_reader;
 GRANT SELECT ON {{database}}.followup_versions TO touchpulse_reader;
+GRANT SELECT ON {{database}}.agent_calls TO touchpulse_reader;
 GRANT SELECT ON {{database}}.reviews_overdue TO touchpulse_reader;
 GRANT SELECT ON {{database}}.dead_letters_daily TO touchpulse_reader;
 GRANT SELECT ON {{database}}.ingest_freshness TO touchpulse_reader;

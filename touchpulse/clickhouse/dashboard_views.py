@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # schema.py imports this module; importing it back at load ti
 _REASON_CLASS = (r"replaceRegexpAll(replaceRegexpOne(replaceRegexpOne(reason, '^field \'[^\']*\': ', ''), "
                  r"', got .*$', ''), '[0-9]{3,}', 'N')")
 
-DASHBOARD_VIEWS = ("touchpoint_activity", "followups_latest", "followup_versions", "reviews_overdue",
+DASHBOARD_VIEWS = ("touchpoint_activity", "followups_latest", "followup_versions", "agent_calls", "reviews_overdue",
                    "dead_letters_daily", "ingest_freshness", "call_waits", "review_reply_times", "view_freshness")
 
 
@@ -37,6 +37,7 @@ def dashboard_view_statements(opts: SchemaOptions, registry: Registry | None = N
     on = f" ON CLUSTER {q(opts.cluster)}" if opts.cluster else ""
     defaults = registry.defaults.review_reply_hours if registry else CONTRACT_DEFAULTS["review_reply_hours"]
     default_reply_h = float(defaults)
+    repeat_h = float(registry.defaults.repeat_window_hours if registry else CONTRACT_DEFAULTS["repeat_window_hours"])
     views: dict[str, str] = {}
 
     # Distinct Kafka messages per business day, touchpoint and fact type (raw: duplicates count).
@@ -62,6 +63,21 @@ FROM {db}.followup_queue"""
 SELECT day, touchpoint, details['brand'] AS brand, details['kind'] AS kind, comment, at AS occurred_at,
     if(first_contact_us = {NO_TIME}, NULL, (first_contact_us - toUnixTimestamp64Micro(at)) / 3600e6) AS contact_hours, n
 FROM {stored(db, 'followup')}"""
+
+    # agents_daily's rows before its grouping per day and agent, with `settled` as fcr_settled has
+    # it (the day's end plus the repeat window is not after now): the agents panel sums them per
+    # agent over its range in one pass. Grouping 30 days per day and agent first (84,000 groups)
+    # and joining fcr_settled took 0.2 s at 10M calls a year.
+    repeat_us = f"toInt64(round({target('t', 'repeat_window_hours', repeat_h)} * 3600e6))"
+    views["agent_calls"] = f"""
+SELECT day, touchpoint, agent AS agent_id, answered, handle_sum, toInt64(0) AS identified, toInt64(0) AS repeat_contacts,
+    toUInt8(0) AS settled
+FROM {stored(db, 'agent')}
+UNION ALL
+SELECT r.day, r.touchpoint, r.agent, 0, toDecimal128(0, 9), r.n, r.n * (r.gap_us >= 0 AND r.gap_us <= {repeat_us}),
+    toUInt8(toDateTime64(addDays(r.day, 1), 6, {tz}) + toIntervalMicrosecond({repeat_us}) <= now64(6))
+FROM {stored(db, 'resolution', "d1 = 'answered' AND d2 != ''")} AS r
+{targets_join(db, 't', ['repeat_window_hours'])}r.touchpoint"""
 
     views["reviews_overdue"] = f"""
 SELECT r.review_id AS review_id, r.touchpoint AS touchpoint, r.platform AS platform, r.rating AS rating,

@@ -301,3 +301,23 @@ def test_the_median_time_to_contact_is_the_exact_median_over_the_queue(sim, chos
         f"WHERE day BETWEEN {{a:Date32}} AND {{b:Date32}} AND first_contact_at IS NOT NULL AND {tp}",
         parameters={"a": T_FROM.date(), "b": T_TO.date()}).result_rows[0]
     assert contacted > 10 and got == pytest.approx(want, rel=1e-12)
+
+
+def test_the_agents_panel_is_agents_daily_summed_with_fcr_over_the_settled_days(sim):
+    client, _ = sim
+    uid = "touchpulse-contact-centre"
+    got = _run(client, uid, _sql(uid, "Agents, lowest first-contact resolution first"))
+    # The panel's former query: the contract view agents_daily, and fcr_settled for the settled days.
+    want = client.query(f"""
+        SELECT agent_id, touchpoint, sum(answered), round(sum(aht_seconds * answered) / nullIf(sum(answered), 0)),
+            round(if(sumIf(identified, settled) = 0, NULL, (toInt64(sumIf(identified, settled))
+                - toInt64(sumIf(repeat_contacts, settled))) / sumIf(identified, settled)), 3) AS fcr,
+            sumIf(identified, settled)
+        FROM (SELECT *, (day, touchpoint) IN (SELECT day, touchpoint FROM {DB}.fcr_settled
+                                              WHERE day BETWEEN {{a:Date32}} AND {{b:Date32}}) AS settled
+              FROM {DB}.agents_daily WHERE day BETWEEN {{a:Date32}} AND {{b:Date32}})
+        GROUP BY agent_id, touchpoint
+        ORDER BY fcr ASC NULLS LAST, agent_id
+        LIMIT 500""", parameters={"a": T_FROM.date(), "b": T_TO.date()}).result_rows
+    assert len(got) >= 30 and [r[:3] + r[4:] for r in got] == [r[:3] + r[4:] for r in want]
+    assert all(abs(g[3] - w[3]) <= 1 for g, w in zip(got, want))  # AHT rounded to a second either way

@@ -99,6 +99,9 @@ def test_resolution_is_settled_only_once_the_repeat_window_has_closed(warehouse)
     everything = {(r["day"], r["touchpoint"]) for r in wh.view("calls_resolution_daily")}
     assert everything - set(settled) == {(five_days.date(), "tech_support"), ((now - timedelta(minutes=10)).date(),
                                                                               "call_centre")}
+    # The agents panel's rows (dashboard view agent_calls) flag the same days as settled.
+    agents = {(r["day"], r["touchpoint"]): r["settled"] for r in wh.view("agent_calls") if r["identified"]}
+    assert set(agents) == everything and agents == {k: int(k in settled) for k in agents}
 
 
 def test_the_demo_line_reads_the_lunch_gap_from_the_view(warehouse):

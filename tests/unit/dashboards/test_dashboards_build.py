@@ -72,8 +72,9 @@ def test_every_query_is_raw_clickhouse_sql_on_the_datasource_and_reads_only_view
     view_names = {"nps_daily", "nps_rolling_7d", "calls_daily", "calls_hourly", "reviews_daily", "purchases_daily",
                   "loyalty_monthly", "ingest_daily", "touchpoint_activity",
                   "followups_latest", "reviews_overdue", "dead_letters_daily", "ingest_freshness", "call_waits",
-                  "review_reply_times", "calls_resolution_daily", "agents_daily", "fcr_settled", "callbacks_hourly",
-                  "missed_not_called_back", "followups_daily", "followup_queue", "followups_open", "followup_versions"}
+                  "review_reply_times", "calls_resolution_daily", "fcr_settled", "callbacks_hourly",
+                  "missed_not_called_back", "followups_daily", "followup_queue", "followups_open", "followup_versions",
+                  "agent_calls"}
     seen = set()
     for uid, model in models.items():
         for p in panels(model):
