@@ -396,11 +396,10 @@ def summed(db: str, metric: str, where: str = "", map_keys: tuple[str, ...] = ()
     select = [f"{mapping[n]} AS {n}" for n in keys]
     for n in measures:
         if map_keys and mapping[n] == "details":
-            select += [f"{aggs['details']}({mapping[n]}['{k}']) AS {k}" for k in map_keys if k.isidentifier()]
+            select += [f"{aggs['details']}({mapping[n]}['{k}']) AS {k}" for k in map_keys]
         else:
             select.append(f"{aggs[mapping[n]]}({mapping[n]}) AS {n}")
     return _of_metric(db, metric, select, where, f"\n        GROUP BY {', '.join(keys)}")
-
 
 
 def stored(db: str, metric: str, where: str = "") -> str:

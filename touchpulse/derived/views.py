@@ -53,6 +53,32 @@ def target_text(alias: str, name: str, default: str) -> str:
     return f"if(ifNull({alias}.known, 0) = 1, {alias}.{name}, {literal(default)})"
 
 
+def repeat_window_us(alias: str, default: float) -> str:
+    return f"toInt64(round({target(alias, 'repeat_window_hours', default)} * 3600e6))"
+
+
+def settled(day: str, window_us: str, tz: str) -> str:
+    """A day's first-contact resolution is final once its end (the next midnight in the business
+    zone) plus the repeat window is not after now (fcr_settled)."""
+    return f"toDateTime64(addDays({day}, 1), 6, {tz}) + toIntervalMicrosecond({window_us}) <= now64(6)"
+
+
+def agent_rows(db: str, tz: str, default_window_h: float) -> str:
+    """Answered calls per agent before any grouping: the agent sums (answered, handle_sum) and
+    each identified call (identified, repeat_contacts), with `settled` for the call's day.
+    agents_daily groups them per day; the agents panel (dashboard view agent_calls) per agent."""
+    window = repeat_window_us('t', default_window_h)
+    return f"""
+        SELECT day, touchpoint, agent AS agent_id, answered, handle_sum, toInt64(0) AS identified,
+            toInt64(0) AS repeat_contacts, toUInt8(0) AS settled
+        FROM {stored(db, 'agent')}
+        UNION ALL
+        SELECT r.day, r.touchpoint, r.agent, 0, toDecimal128(0, 9), r.n, r.n * (r.gap_us >= 0 AND r.gap_us <= {window}),
+            toUInt8({settled('r.day', window, tz)})
+        FROM {stored(db, 'resolution', "d1 = 'answered' AND d2 != ''")} AS r
+        {targets_join(db, 't', ['repeat_window_hours'])}r.touchpoint"""
+
+
 def _change_columns() -> str:
     """Columns comparing a period with the previous one (nps and prev_* counts already in scope)."""
     return f"""
@@ -157,7 +183,7 @@ FROM (
     # First-contact resolution and call-backs, per call of an identified customer (sums.py,
     # "resolution"): the gaps to the next call are kept exactly, so the windows apply now.
     short_r = f"toInt64(round({target('t', 'short_abandon_seconds', d.short_abandon_seconds)} * 1e6))"
-    repeat_us = f"toInt64(round({target('t', 'repeat_window_hours', d.repeat_window_hours)} * 3600e6))"
+    repeat_us = repeat_window_us('t', d.repeat_window_hours)
     callback_us = f"toInt64(round({target('t', 'callback_minutes', d.callback_minutes)} * 60e6))"
     resolution_targets = targets_join(db, 't', ['short_abandon_seconds', 'repeat_window_hours', 'callback_minutes'])
     missed = f"r.kind = 'missed' AND r.abandon_us >= {short_r}"
@@ -188,16 +214,8 @@ SELECT day, touchpoint, agent_id, answered,
     {ratio_sql('(identified - repeat_contacts)', 'identified')} AS fcr_rate
 FROM (
     SELECT day, touchpoint, agent_id, toUInt64(sum(answered)) AS answered, sum(handle_sum) AS handle_sum,
-        toUInt64(sum(identified)) AS identified, toUInt64(sum(repeats)) AS repeat_contacts
-    FROM (
-        SELECT day, touchpoint, agent AS agent_id, answered, handle_sum, toInt64(0) AS identified,
-            toInt64(0) AS repeats
-        FROM {stored(db, 'agent')}
-        UNION ALL
-        SELECT r.day, r.touchpoint, r.agent, 0, toDecimal128(0, 9), r.n,
-            r.n * (r.gap_us >= 0 AND r.gap_us <= {repeat_us})
-        FROM {stored(db, 'resolution', "d1 = 'answered' AND d2 != ''")} AS r
-        {targets_join(db, 't', ['repeat_window_hours'])}r.touchpoint
+        toUInt64(sum(identified)) AS identified, toUInt64(sum(repeat_contacts)) AS repeat_contacts
+    FROM ({agent_rows(db, tz, d.repeat_window_hours)}
     )
     GROUP BY day, touchpoint, agent_id
     HAVING answered > 0
@@ -236,8 +254,7 @@ SELECT c.day AS day, c.touchpoint AS touchpoint, c.answered_identified AS answer
 FROM {db}.calls_resolution_daily AS c
 {targets_join(db, 't', ['repeat_window_hours'])}c.touchpoint
 WHERE c.answered_identified > 0
-    AND toDateTime64(addDays(c.day, 1), 6, {tz}) + toIntervalMicrosecond(toInt64(round(repeat_window_hours * 3600e6)))
-        <= now64(6)"""
+    AND {settled('c.day', 'toInt64(round(repeat_window_hours * 3600e6))', tz)}"""
 
     views["calls_hourly"] = f"""
 SELECT day, hour, touchpoint, offered, answered, offered - answered AS unanswered
