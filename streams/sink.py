@@ -25,6 +25,7 @@ from typing import Awaitable, Callable, Protocol
 import orjson
 
 from touchpulse.clickhouse.client import connect
+from touchpulse.clickhouse.memory import MemoryReturn
 from touchpulse.clickhouse.setup import views_timezone
 from touchpulse.clickhouse.writer import FactWriter
 from touchpulse.errors import UserError
@@ -129,9 +130,14 @@ class ClickHouseSink:
 
 
 class FollowupLedger:
-    """Remembers which Kafka position raised each follow-up (recent ones in memory, all in ClickHouse)."""
+    """Remembers which Kafka position raised each follow-up (recent ones in memory, all in ClickHouse).
 
-    def __init__(self, sink: ClickHouseSink, capacity: int = 1_000_000):
+    Memory is needed only for the follow-ups of batches whose write is still queued (at most two
+    batches of `TOUCHPULSE_BATCH_SIZE`); any other id is looked up in ClickHouse with the batch's new
+    ones, in the same query. So `capacity` only saves lookups of recent duplicates, at about 270
+    bytes an entry: a million entries would have grown a long-running worker by 270 MB."""
+
+    def __init__(self, sink: ClickHouseSink, capacity: int = 100_000):
         self.sink = sink
         self.capacity = capacity
         self._recent: OrderedDict[str, tuple[str, int, int]] = OrderedDict()
@@ -163,7 +169,8 @@ class BatchSink:
     def __init__(self, settings: Settings, publish: Publish, dlq_topic: str, followups_topic: str,
                  worker: str = "cli", customers_topic: str = "", partitions: Partitions | None = None):
         self.sink = ClickHouseSink(settings, worker=worker)
-        self.ledger = FollowupLedger(self.sink)
+        self.ledger = FollowupLedger(self.sink, capacity=max(100_000, 2 * settings.batch_size))
+        self.memory = MemoryReturn(embedded=settings.clickhouse.startswith("chdb:"))
         self._last_write: asyncio.Future | None = None
         self.publish = publish
         self.dlq_topic = dlq_topic
@@ -210,7 +217,11 @@ class BatchSink:
                 raise asyncio.CancelledError
             if previous.exception() is not None:
                 raise previous.exception()
-        return await self.sink.call("write a batch", lambda w: w.write(outcome))
+        def write(w: FactWriter):
+            applied = w.write(outcome)
+            self.memory.after_write(w.client)  # on the ClickHouse thread, before the next batch's write
+            return applied
+        return await self.sink.call("write a batch", write)
 
     async def on_assigned(self, partitions: set[tuple[str, int]]) -> None:
         """Before the first batch of newly assigned partitions: complete any batch of theirs that
