@@ -17,7 +17,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from touchpulse.bench.env import CLI, DATABASE, BenchHome, say
+from touchpulse.bench.env import CLI, DATABASE, BenchHome, say, skip_earlier
 from touchpulse.bench.worker import Worker
 
 READS_DATABASE = "bench_reads"
@@ -113,25 +113,6 @@ class _Stopped(Exception):
     pass
 
 
-def _past_earlier_notices(settings) -> None:
-    """Start the drain's new group at the end of the customers topic: the notices already there
-    are the earlier drains' (for their own databases), and reading them too would make each drain
-    of the bench process more messages than the one before (measured: 30 % more CPU per round)."""
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.structs import OffsetAndMetadata
-
-    from touchpulse.kafka.topics import Topics, bootstrap
-
-    topic = Topics(settings.topic_prefix).customers
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap(settings), group_id=settings.group, enable_auto_commit=False)
-    try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = consumer.end_offsets(tps)
-        consumer.commit({tp: OffsetAndMetadata(end, None, -1) for tp, end in ends.items() if end})
-    finally:
-        consumer.close()
-
-
 def drain_under_reads(bh: BenchHome, events: int, registry, cli, rounds: int = 1, settle=None) -> dict:
     """Drain the pre-loaded events again, quietly and then with the dashboards querying the worker,
     `rounds` times (each drain with a consumer group and database of its own, so that both see the
@@ -165,7 +146,7 @@ def _drain(bh: BenchHome, events: int, database: str, registry, cli, reads: bool
     env = bh.env(TOUCHPULSE_LOG_LEVEL="DEBUG", TOUCHPULSE_DATABASE=database, TOUCHPULSE_GROUP=f"{READS_GROUP}-{database}",
                  TOUCHPULSE_SERVE="127.0.0.1:0")
     cli(bh, "up", env=env)
-    _past_earlier_notices(bh.settings(TOUCHPULSE_GROUP=env["TOUCHPULSE_GROUP"]))
+    skip_earlier(bh.settings(TOUCHPULSE_GROUP=env["TOUCHPULSE_GROUP"]))
     drain = Worker([*CLI, "worker", "--drain"], env, bh.home, bh.root / f"drain-{database}.log")
     loop = None
     if reads:

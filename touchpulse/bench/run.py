@@ -32,7 +32,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from touchpulse import __version__
-from touchpulse.bench.env import CHILD, CLI, BenchHome, say
+from touchpulse.bench.env import CHILD, CLI, GROUP, BenchHome, say, skip_earlier
 from touchpulse.bench.load import generate, produce, steady
 from touchpulse.bench.worker import Worker, cpu_of
 from touchpulse.core.touchpoints import load_registry
@@ -226,7 +226,9 @@ def _idle(bh: BenchHome, seconds: float) -> dict:
     # the first idle worker after the query step, 4.2 % for the next): merged first, so the figure
     # is the worker's own.
     _child(bh, "settle", {}, timeout=6 * 3600)
-    worker = Worker([*CLI, "worker"], bh.env(), bh.home, bh.root / "idle.log")
+    idle_group = f"{GROUP}-idle"
+    skip_earlier(bh.settings(TOUCHPULSE_GROUP=idle_group), events=True)  # nothing to consume, not even notices
+    worker = Worker([*CLI, "worker"], bh.env(TOUCHPULSE_GROUP=idle_group), bh.home, bh.root / "idle.log")
     try:
         time.sleep(10)  # started, joined the group, recovered, prepared
         before, t0 = cpu_of(worker.proc.pid), time.monotonic()
@@ -261,13 +263,15 @@ def _after_first(done) -> int | None:
 
 
 def _freshness(bh: BenchHome, opts: Options, registry, topics: Topics) -> dict:
-    settings = bh.settings()
+    # A group of its own, starting at the end of every topic: the stream it measures is the one produced here.
+    settings = bh.settings(TOUCHPULSE_GROUP=f"{GROUP}-live")
     total = int(opts.freshness_rate * opts.freshness_seconds)
     warmup = 200
     say(f"freshness: generating {total:,} more events")
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
     records = generate(total + warmup, registry, topics, seed=2, end_day=yesterday)
-    env = bh.env(TOUCHPULSE_LOG_LEVEL="DEBUG", TOUCHPULSE_DATABASE=LIVE_DATABASE)
+    env = bh.env(TOUCHPULSE_LOG_LEVEL="DEBUG", TOUCHPULSE_DATABASE=LIVE_DATABASE, TOUCHPULSE_GROUP=settings.group)
+    skip_earlier(settings, events=True)
     worker = Worker([*CLI, "worker"], env, bh.home, bh.root / "freshness.log")
     try:
         produce(settings, records[:warmup])
