@@ -25,7 +25,7 @@ from typing import Awaitable, Callable, Protocol
 import orjson
 
 from touchpulse.clickhouse.client import connect
-from touchpulse.clickhouse import memory
+from touchpulse.clickhouse.memory import MemoryReturn
 from touchpulse.clickhouse.setup import views_timezone
 from touchpulse.clickhouse.writer import FactWriter
 from touchpulse.errors import UserError
@@ -170,7 +170,7 @@ class BatchSink:
                  worker: str = "cli", customers_topic: str = "", partitions: Partitions | None = None):
         self.sink = ClickHouseSink(settings, worker=worker)
         self.ledger = FollowupLedger(self.sink, capacity=max(100_000, 2 * settings.batch_size))
-        self.embedded = settings.clickhouse.startswith("chdb:")
+        self.memory = MemoryReturn(embedded=settings.clickhouse.startswith("chdb:"))
         self._last_write: asyncio.Future | None = None
         self.publish = publish
         self.dlq_topic = dlq_topic
@@ -219,8 +219,7 @@ class BatchSink:
                 raise previous.exception()
         def write(w: FactWriter):
             applied = w.write(outcome)
-            # On the ClickHouse thread, before the next batch's write.
-            memory.shared().release((lambda: w.client.command(memory.PURGE)) if self.embedded else None)
+            self.memory.after_write(w.client)  # on the ClickHouse thread, before the next batch's write
             return applied
         return await self.sink.call("write a batch", write)
 

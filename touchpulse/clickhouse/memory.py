@@ -1,14 +1,13 @@
-"""Memory a written batch or a read freed, handed back to the operating system.
+"""Memory a written batch freed, handed back to the operating system.
 
 Both allocators in a worker keep what a batch frees for reuse. chDB's jemalloc keeps dirty pages
 for seconds (its build sets `dirty_decay_ms:5000`); glibc, which Python's larger objects come
 from, keeps freed heap. So a batch's transient memory (decoded events, columns, the engine's
 joins and inserts) stays in the worker's RSS long after the batch is written: at the peak of a
 300,000-event drain, jemalloc held 140-210 MB resident that nothing had allocated (measured with
-`system.jemalloc_stats` on chDB 26.9, benchmarks/README.md). Returning it after each write and
-each read through the worker, at most once per `interval` seconds in all, lowered a drain's peak
-by 30-90 MB, and by 20-45 MB more while it served the dashboards' queries, for about 7 ms (6 for
-jemalloc, 1 for glibc) per release. Freeing at once instead (`dirty_decay_ms:0`) cost 25 % more CPU: every
+`system.jemalloc_stats` on chDB 26.9, benchmarks/README.md). Returning it after a write, at most
+once per `interval` seconds, lowered the drain's peak by 50-90 MB for about 7 ms (6 for jemalloc,
+1 for glibc) per release. Freeing at once instead (`dirty_decay_ms:0`) cost 25 % more CPU: every
 free became a system call, and every allocation a page fault.
 
 Only the embedded engine is this process's memory; a ClickHouse server manages its own.
@@ -19,7 +18,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
-import threading
 from time import monotonic
 from typing import Callable
 
@@ -29,32 +27,26 @@ PURGE = "SYSTEM JEMALLOC PURGE"
 
 
 class MemoryReturn:
-    """Shared by the writer and the read endpoint (`shared()`), so that the process releases at
-    most once per `interval`, whoever freed the memory."""
-
-    def __init__(self, interval: float = 0.5, clock: Callable[[], float] = monotonic):
+    def __init__(self, embedded: bool, interval: float = 0.5, clock: Callable[[], float] = monotonic):
+        self.embedded = embedded
         self.interval = interval
         self.clock = clock
         self._last: float | None = None
-        self._lock = threading.Lock()
-        self._engine = True  # whether the embedded engine takes the purge
         self._trim = _malloc_trim()
 
-    def release(self, purge: Callable[[], object] | None) -> bool:
+    def after_write(self, client) -> bool:
         """Release what the allocators keep, unless that was done less than `interval` ago.
-        `purge` runs `PURGE` on the embedded engine (None for a ClickHouse server). Returns
-        whether it released. Never raises: memory is not worth a failed batch or read."""
-        with self._lock:
-            now = self.clock()
-            if self._last is not None and now - self._last < self.interval:
-                return False
-            self._last = now
-        if purge is not None and self._engine:
+        Returns whether it released. Never raises: memory is not worth a failed batch."""
+        now = self.clock()
+        if self._last is not None and now - self._last < self.interval:
+            return False
+        self._last = now
+        if self.embedded:
             try:
-                purge()
+                client.command(PURGE)
             except Exception as exc:  # e.g. an engine built without jemalloc
                 log.info("not releasing the embedded engine's freed memory: %s", str(exc).splitlines()[0][:200])
-                self._engine = False
+                self.embedded = False
         if self._trim is not None:
             self._trim(0)
         return True
@@ -70,10 +62,3 @@ def _malloc_trim():
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
     return trim
-
-
-_SHARED = MemoryReturn()
-
-
-def shared() -> MemoryReturn:
-    return _SHARED

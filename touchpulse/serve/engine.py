@@ -15,7 +15,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from touchpulse.clickhouse import memory
 from touchpulse.clickhouse.quoting import literal, q
 from touchpulse.serve import guard, native
 from touchpulse.serve.protocol import (BAD_ARGUMENTS, READONLY, SYNTAX_ERROR, ClickHouseError, QueryRequest)
@@ -47,7 +46,6 @@ class Engine:
         self.limits = limits or guard.Limits()
         with _CONNECT:
             self._anchor = _chdb.connect(path)
-        self._anchor_lock = threading.Lock()
         rows = self._rows(self._anchor, "SELECT version(), timezone()")
         self.version, self.timezone = rows[0][0], rows[0][1]
         self.known_settings = frozenset(r[0] for r in self._rows(self._anchor, "SELECT name FROM system.settings"))
@@ -85,15 +83,10 @@ class Engine:
         with self._budget_lock:
             self._budget -= seconds * (self.limits.share_while_ingesting < 1.0)
 
-    def _purge(self) -> None:
-        with self._anchor_lock:  # reads run on threads of their own; a connection is not thread-safe
-            self._anchor.query(memory.PURGE, "TabSeparated")
-
     def cancel(self) -> None:
         """Cancel the reads still running (the worker is stopping): a query left running in the engine while
         the process exits can crash it."""
-        with self._anchor_lock:
-            self._anchor.query(f"KILL QUERY WHERE Settings['log_comment'] = {literal(MARK)} ASYNC", "TabSeparated")
+        self._anchor.query(f"KILL QUERY WHERE Settings['log_comment'] = {literal(MARK)} ASYNC", "TabSeparated")
 
     def close(self) -> None:
         with _CONNECT:
@@ -121,7 +114,6 @@ class Engine:
                 return self._run(request, client_settings, started)
             finally:
                 self._spent(time.perf_counter() - t0)
-                memory.shared().release(self._purge)  # the read's working set, back to the OS
         finally:
             with self._running:
                 self.running -= 1

@@ -1,11 +1,11 @@
-"""Memory a written batch or a read freed goes back to the operating system (clickhouse/memory.py)."""
+"""A written batch's freed memory goes back to the operating system (clickhouse/memory.py)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from touchpulse.clickhouse.memory import PURGE, MemoryReturn
+from touchpulse.clickhouse.memory import MemoryReturn
 
 
 def _engine_idle_mb(client) -> int:
@@ -27,7 +27,7 @@ def test_the_embedded_engine_returns_what_a_query_freed(chdb_client):
     chdb_client.query("SELECT length(groupArray(toString(number))) FROM numbers(5000000)")  # ~400 MB, freed
     before = _engine_idle_mb(chdb_client)
     assert before > 100, f"the query left only {before} MB unused: nothing to measure"
-    assert MemoryReturn().release(lambda: chdb_client.command(PURGE))
+    assert MemoryReturn(embedded=True).after_write(chdb_client)
     assert _engine_idle_mb(chdb_client) < 32
 
 
@@ -36,41 +36,34 @@ def test_python_heap_freed_by_a_batch_is_returned():
     last = blocks[-1]  # pins the heap's top: free() alone cannot shrink it
     held = _python_anon_mb()
     del blocks
-    assert MemoryReturn().release(None)
+    assert MemoryReturn(embedded=False).after_write(None)
     assert _python_anon_mb() < held - 50
     assert last
 
 
 def test_at_most_one_release_per_interval(chdb_client):
     now = [100.0]
-    memory = MemoryReturn(interval=0.5, clock=lambda: now[0])
-    purges = []
-
-    def purge():
-        purges.append(now[0])
-        chdb_client.command(PURGE)
-
-    assert memory.release(purge)
+    memory = MemoryReturn(embedded=True, interval=0.5, clock=lambda: now[0])
+    assert memory.after_write(chdb_client)
     now[0] += 0.3
-    assert not memory.release(purge)
+    assert not memory.after_write(chdb_client)
     now[0] += 0.3
-    assert memory.release(purge)
-    assert purges == [100.0, 100.6]
+    assert memory.after_write(chdb_client)
 
 
-def test_a_failing_purge_never_fails_the_batch():
-    """An engine that refuses the statement (built without jemalloc, say): the batch or read goes
-    on, and the engine is not asked again (the Python side is still trimmed)."""
-    calls = []
+def test_a_failing_release_never_fails_the_batch():
+    """A server refusing the statement (no SYSTEM privilege) or an engine without jemalloc: the
+    batch goes on, and the engine is not asked again."""
+    class Refusing:
+        calls = 0
 
-    def refusing():
-        calls.append(1)
-        chdb_error = RuntimeError("Code: 1. DB::Exception: Unsupported. (UNSUPPORTED_METHOD)")
-        raise chdb_error
+        def command(self, sql):
+            Refusing.calls += 1
+            raise RuntimeError("Code: 497. DB::Exception: Not enough privileges. (ACCESS_DENIED)")
 
     now = [0.0]
-    memory = MemoryReturn(interval=0.5, clock=lambda: now[0])
-    assert memory.release(refusing)
+    memory = MemoryReturn(embedded=True, interval=0.5, clock=lambda: now[0])
+    assert memory.after_write(Refusing())
     now[0] += 1
-    assert memory.release(refusing)
-    assert calls == [1]
+    assert memory.after_write(Refusing())
+    assert Refusing.calls == 1
