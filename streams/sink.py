@@ -34,6 +34,7 @@ from touchpulse.streams import notices as notice_messages
 from touchpulse.streams.batch import BatchOutcome, DeadLetter, Followup
 
 log = logging.getLogger("touchpulse.worker")
+RECENT_FOLLOWUPS = 100_000  # the follow-up ledger's memory, at least (FollowupLedger)
 
 class Publish(Protocol):
     """Enqueue one record; the awaitable it returns resolves when the broker has acknowledged it."""
@@ -137,7 +138,7 @@ class FollowupLedger:
     ones, in the same query. So `capacity` only saves lookups of recent duplicates, at about 270
     bytes an entry: a million entries would have grown a long-running worker by 270 MB."""
 
-    def __init__(self, sink: ClickHouseSink, capacity: int = 100_000):
+    def __init__(self, sink: ClickHouseSink, capacity: int = RECENT_FOLLOWUPS):
         self.sink = sink
         self.capacity = capacity
         self._recent: OrderedDict[str, tuple[str, int, int]] = OrderedDict()
@@ -169,8 +170,8 @@ class BatchSink:
     def __init__(self, settings: Settings, publish: Publish, dlq_topic: str, followups_topic: str,
                  worker: str = "cli", customers_topic: str = "", partitions: Partitions | None = None):
         self.sink = ClickHouseSink(settings, worker=worker)
-        self.ledger = FollowupLedger(self.sink, capacity=max(100_000, 2 * settings.batch_size))
-        self.memory = MemoryReturn(embedded=settings.clickhouse.startswith("chdb:"))
+        self.ledger = FollowupLedger(self.sink, capacity=max(RECENT_FOLLOWUPS, 2 * settings.batch_size))
+        self.memory = MemoryReturn(embedded=settings.embedded_clickhouse)
         self._last_write: asyncio.Future | None = None
         self.publish = publish
         self.dlq_topic = dlq_topic

@@ -226,9 +226,8 @@ def _idle(bh: BenchHome, seconds: float) -> dict:
     # the first idle worker after the query step, 4.2 % for the next): merged first, so the figure
     # is the worker's own.
     _child(bh, "settle", {}, timeout=6 * 3600)
-    idle_group = f"{GROUP}-idle"
-    skip_earlier(bh.settings(TOUCHPULSE_GROUP=idle_group), events=True)  # nothing to consume, not even notices
-    worker = Worker([*CLI, "worker"], bh.env(TOUCHPULSE_GROUP=idle_group), bh.home, bh.root / "idle.log")
+    worker = Worker([*CLI, "worker"], bh.env(TOUCHPULSE_GROUP=_group_at_the_end(bh, "idle")), bh.home,
+                    bh.root / "idle.log")
     try:
         time.sleep(10)  # started, joined the group, recovered, prepared
         before, t0 = cpu_of(worker.proc.pid), time.monotonic()
@@ -237,6 +236,14 @@ def _idle(bh: BenchHome, seconds: float) -> dict:
     finally:
         worker.stop()
     return {"seconds": round(wall, 1), "cpu_seconds": round(used, 2), "cpu_pct": round(100 * used / wall, 1)}
+
+
+def _group_at_the_end(bh: BenchHome, name: str) -> str:
+    """A consumer group of its own for a long-running worker, starting at the end of every topic:
+    what earlier steps left there is not its stream (bench/env.py: skip_earlier)."""
+    group = f"{GROUP}-{name}"
+    skip_earlier(bh.settings(TOUCHPULSE_GROUP=group), events=True)
+    return group
 
 
 def _under_reads(bh: BenchHome, opts: Options, out: dict, registry) -> None:
@@ -263,15 +270,13 @@ def _after_first(done) -> int | None:
 
 
 def _freshness(bh: BenchHome, opts: Options, registry, topics: Topics) -> dict:
-    # A group of its own, starting at the end of every topic: the stream it measures is the one produced here.
-    settings = bh.settings(TOUCHPULSE_GROUP=f"{GROUP}-live")
+    settings = bh.settings(TOUCHPULSE_GROUP=_group_at_the_end(bh, "live"))
     total = int(opts.freshness_rate * opts.freshness_seconds)
     warmup = 200
     say(f"freshness: generating {total:,} more events")
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
     records = generate(total + warmup, registry, topics, seed=2, end_day=yesterday)
     env = bh.env(TOUCHPULSE_LOG_LEVEL="DEBUG", TOUCHPULSE_DATABASE=LIVE_DATABASE, TOUCHPULSE_GROUP=settings.group)
-    skip_earlier(settings, events=True)
     worker = Worker([*CLI, "worker"], env, bh.home, bh.root / "freshness.log")
     try:
         produce(settings, records[:warmup])
