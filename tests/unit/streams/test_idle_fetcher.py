@@ -52,8 +52,8 @@ def test_empty_answers_back_off_up_to_the_cap_and_data_resets(answers):
             assert (await timed(f))[0] is False
             waits.append(f._idle_backoff[1])
         assert waits == [0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.1, 0.1]
-        has_data, took = await timed(f)
-        assert has_data and took < 0.05 and 1 not in f._idle_backoff  # data: fetch again at once
+        has_data, _ = await timed(f)
+        assert has_data and 1 not in f._idle_backoff  # data: fetch again at once
         await timed(f)
         assert f._idle_backoff[1] == 0.001
 
@@ -67,9 +67,9 @@ def test_the_wait_is_really_slept_and_per_broker(answers):
         for _ in range(7):
             await timed(f, node_id=1)
         _, took = await timed(f, node_id=1)
-        assert 0.09 <= took < 0.5
-        _, took = await timed(f, node_id=2)  # another broker has its own count
-        assert took < 0.05 and f._idle_backoff[2] == 0.001
+        assert took >= 0.09  # only a lower bound: a busy machine may add any delay
+        await timed(f, node_id=2)  # another broker has its own count
+        assert f._idle_backoff == {1: 0.1, 2: 0.001}
 
     asyncio.run(main())
 
@@ -79,9 +79,8 @@ def test_a_broker_that_holds_empty_fetches_gets_no_extra_wait(answers):
         f = fetcher(max_wait_ms=40)
         answers.extend([(False, 0.03)] * 5)
         for _ in range(5):
-            _, took = await timed(f)
-            assert took < 0.06
-        assert not f._idle_backoff
+            await timed(f)
+            assert not f._idle_backoff  # no wait was chosen, whatever the wall clock says
 
     asyncio.run(main())
 
@@ -89,12 +88,11 @@ def test_a_broker_that_holds_empty_fetches_gets_no_extra_wait(answers):
 def test_the_wait_ends_when_the_consumer_has_used_up_its_records(answers):
     async def main():
         f = fetcher()
-        answers.extend([(False, 0)] * 8)
-        for _ in range(7):
-            await timed(f)
+        f.first_idle_backoff = f.max_idle_backoff = 30.0  # a wait only the signal can end
+        answers.append((False, 0))
         asyncio.get_running_loop().call_later(0.01, f._wait_consume_future.set_result, None)
         _, took = await timed(f)
-        assert took < 0.05
+        assert took < 10
 
     asyncio.run(main())
 
