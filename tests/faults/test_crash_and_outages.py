@@ -220,7 +220,10 @@ def test_two_workers_equal_one_and_a_leaver_loses_nothing(pipeline, reference):
         workers[1][2].send_signal(signal.SIGTERM)  # one worker leaves mid-stream
         workers[1][2].wait(60)
         pipeline.produce(records[half:])
-        wait_until(lambda: committed(pipeline) >= len(records) - 50, 180, "the remaining worker finishing")
+        # Every record committed, not nearly all: SIGTERM abandons a batch not yet written (Kafka
+        # keeps it for the next start, which this test does not make), so a tail of 50 allowed
+        # here once made the views differ in CI.
+        wait_until(lambda: committed(pipeline) >= len(records), 180, "the remaining worker finishing")
     finally:
         for _, _, w in workers:
             if w.poll() is None:
