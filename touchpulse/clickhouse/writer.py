@@ -39,7 +39,7 @@ class FactWriter:
             from touchpulse.clickhouse.setup import views_timezone
             timezone = views_timezone(client, database) or "UTC"
         self.maintainer = Maintainer(client, database, timezone, worker)
-        self._contexts: dict[str, object] = {}
+        self._contexts: dict[str, tuple] = {}  # table -> (column types, DateTime64 units)
 
     def prepare(self) -> None:
         """Build every table's insert context now (a column-type query each), and let
@@ -113,21 +113,23 @@ class FactWriter:
         return seen
 
     def _insert(self, table: str, names: tuple[str, ...], columns: list[list]) -> None:
-        # A reusable insert context per table: building one asks the server for the column types,
-        # a round trip per insert otherwise.
-        ctx, units = self._context(table, names)
+        # The column types are asked once per table (a round trip); the context itself is new for
+        # every insert (2.5 µs): a reused one keeps its last data until the next insert into its
+        # table, i.e. the previous batch of every table, ~30 MB at 20,000 events (tracemalloc).
+        types, units = self._context(table, names)
         for i, unit in units:
             columns[i] = datetime_ticks(columns[i], unit)
-        ctx.column_oriented = True
-        ctx.data = columns
+        ctx = self.client.create_insert_context(table, list(names), database=self.database, column_types=types,
+                                                column_oriented=True, data=columns)
         self.client.insert(context=ctx)
 
     def _context(self, table: str, names: tuple[str, ...]):
+        """(column types, DateTime64 units) of the table's columns `names`."""
         entry = self._contexts.get(table)
         if entry is None:
             ctx = self.client.create_insert_context(table, list(names), database=self.database,
                                                     column_oriented=True)
-            entry = self._contexts[table] = (ctx, datetime64_units(ctx.column_types))
+            entry = self._contexts[table] = (ctx.column_types, datetime64_units(ctx.column_types))
         return entry
 
 
