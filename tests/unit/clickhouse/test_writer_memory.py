@@ -1,5 +1,5 @@
 """A written batch's data is not kept by the writer: a reused insert context held the previous
-batch of every table (~30 MB at 20,000 events) until the next insert into it."""
+batch of every table (~24 MB at 20,000 events) until the next insert into it."""
 
 from __future__ import annotations
 
