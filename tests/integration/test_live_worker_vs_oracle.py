@@ -25,22 +25,6 @@ SEED = 20260311
 BURSTS = 5
 
 
-def notices_applied(p) -> bool:
-    """Every message on the customers topic is committed by the group, twice in a row."""
-    from kafka import KafkaConsumer, TopicPartition
-    c = KafkaConsumer(bootstrap_servers=p.bootstrap, group_id=p.env["TOUCHPULSE_GROUP"], enable_auto_commit=False)
-    try:
-        for _ in range(2):
-            tps = [TopicPartition(p.topic("customers"), n) for n in c.partitions_for_topic(p.topic("customers")) or ()]
-            ends = c.end_offsets(tps)
-            if any((c.committed(tp, timeout_ms=5000) or 0) < ends[tp] for tp in tps):
-                return False
-            time.sleep(0.5)
-        return True
-    finally:
-        c.close()
-
-
 def test_every_view_matches_the_reference_with_a_long_running_worker(pipeline):
     p = pipeline
     p.env["TOUCHPULSE_TIMEZONE"] = TZ
@@ -63,7 +47,7 @@ def test_every_view_matches_the_reference_with_a_long_running_worker(pipeline):
         wait_until(lambda: committed(p) >= len(stream), 120, "the group committing every end offset")
         # Customers' lists and the follow-ups' queue follow through notices on the internal
         # customers topic (one or two hops after the events): let the worker apply those too.
-        wait_until(lambda: notices_applied(p), 60, "the worker applying every customer notice")
+        wait_until(p.notices_applied, 60, "the worker applying every customer notice")
         assert worker.poll() is None, "the worker stopped on its own"
     finally:
         if worker.poll() is None:

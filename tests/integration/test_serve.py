@@ -136,6 +136,10 @@ def test_a_running_worker_serves_reads_to_commands_clients_and_dashboards(pipeli
         wait_for(seen, 20, "the new answers in `touchpulse query`")
         assert time.monotonic() - t0 < 20
 
+        # Customer-level numbers (won back, repeat customers) follow through the customers topic:
+        # compared below with a read after the worker stops, they must have arrived first.
+        wait_for(pipeline.notices_applied, 60, "the worker applying every customer notice")
+
         # A real clickhouse-connect client over HTTP: every dashboard panel through the worker.
         secret = (home / "serve-password").read_text().strip()
         client = clickhouse_connect.get_client(interface="http", host="127.0.0.1", port=address["port"],

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,24 @@ class Pipeline:
             p.flush()
         finally:
             p.close()
+
+    def notices_applied(self) -> bool:
+        """Every message on the customers topic is committed by the group, twice in a row: the
+        customer-level numbers (repeat customers, won back, ...) follow the events through it."""
+        from kafka import KafkaConsumer, TopicPartition
+        c = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.env["TOUCHPULSE_GROUP"],
+                          enable_auto_commit=False)
+        try:
+            for _ in range(2):
+                tps = [TopicPartition(self.topic("customers"), n)
+                       for n in c.partitions_for_topic(self.topic("customers")) or ()]
+                ends = c.end_offsets(tps)
+                if any((c.committed(tp, timeout_ms=5000) or 0) < ends[tp] for tp in tps):
+                    return False
+                time.sleep(0.5)
+            return True
+        finally:
+            c.close()
 
     def consume(self, topic: str, timeout_ms: int = 3000) -> list:
         """Every record now on a topic (all partitions), read with a group-less kafka-python consumer."""
